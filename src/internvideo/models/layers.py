@@ -1,0 +1,292 @@
+"""Building blocks of the InternVideo2 vision towers.
+
+Every module here produces the state-dict keys of the official checkpoints (see
+``reference/internvideo2_architecture.md`` §1) and reproduces their fp32 numerics. Attention runs through
+``torch.nn.functional.scaled_dot_product_attention`` so PyTorch picks the best kernel for the device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GeluApprox = Literal["none", "tanh"]
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm with a weight and no bias (eps 1e-6 in InternVideo2).
+
+    The statistic is computed in fp32 and the normalised value is cast back to the input dtype before the
+    weight multiplies it (the non-fused official path).
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * y.to(x.dtype)
+
+
+class LayerScale(nn.Module):
+    """Per-channel scale ``x * gamma``; optionally computed in fp32 (the official default)."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5, force_fp32: bool = True) -> None:
+        super().__init__()
+        self.force_fp32 = force_fp32
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.force_fp32 and x.dtype != torch.float32:
+            return (x.float() * self.gamma.float()).to(x.dtype)
+        return x * self.gamma
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample during training."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        mask = x.new_empty(shape).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+class Mlp(nn.Module):
+    """``fc2(gelu(fc1(x)))``. ``gelu="tanh"`` matches the fused kernels the released models were trained with."""
+
+    def __init__(self, dim: int, hidden: int, out_dim: int | None = None, gelu: GeluApprox = "none") -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, out_dim or dim)
+        self.gelu = gelu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.gelu))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with RMSNorm on q and k over the full width (before the head split)."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False, qk_norm: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.q_norm = RMSNorm(dim) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(dim) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + ls1(attn(norm1(x)))`` then ``x + ls2(mlp(norm2(x)))``."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_hidden: int,
+        qkv_bias: bool = False,
+        qk_norm: bool = True,
+        init_values: float | None = 1e-5,
+        layerscale_fp32: bool = True,
+        drop_path: float = 0.0,
+        gelu: GeluApprox = "none",
+    ) -> None:
+        super().__init__()
+        self.norm1 = RMSNorm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, qk_norm=qk_norm)
+        self.ls1 = LayerScale(dim, init_values, layerscale_fp32) if init_values else nn.Identity()
+        self.drop_path1 = DropPath(drop_path)
+        self.norm2 = RMSNorm(dim)
+        self.mlp = Mlp(dim, mlp_hidden, gelu=gelu)
+        self.ls2 = LayerScale(dim, init_values, layerscale_fp32) if init_values else nn.Identity()
+        self.drop_path2 = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class PoolingCrossAttention(nn.Module):
+    """Cross-attention with separate q/k/v bias parameters (keys ``q_bias``, ``k_bias``, ``v_bias``)."""
+
+    def __init__(self, dim: int, num_heads: int, out_dim: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim))
+        self.k_bias = nn.Parameter(torch.zeros(dim))
+        self.v_bias = nn.Parameter(torch.zeros(dim))
+        self.proj = nn.Linear(dim, out_dim)
+
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, return_attn: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b, nq, c = q.shape
+        nk = k.shape[1]
+        h = self.num_heads
+        q = F.linear(q, self.q.weight, self.q_bias).view(b, nq, h, c // h).transpose(1, 2)
+        k = F.linear(k, self.k.weight, self.k_bias).view(b, nk, h, c // h).transpose(1, 2)
+        v = F.linear(v, self.v.weight, self.v_bias).view(b, nk, h, c // h).transpose(1, 2)
+        attn = None
+        if return_attn:
+            attn = torch.softmax((q * (c // h) ** -0.5) @ k.transpose(-2, -1), dim=-1)
+            out = attn @ v
+            attn = attn.mean(1)  # (B, Nq, Nk), averaged over heads
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, nq, c)), attn
+
+
+class AttentionPoolingBlock(nn.Module):
+    """InternVideo2's attention-pooling head (key prefix ``clip_projector.``).
+
+    The query is the mean of *all* tokens (CLS included); keys and values are the tokens. Three LayerNorms
+    (eps 1e-5) normalise query, key and value inputs. Output ``(B, out_dim)``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, out_dim: int) -> None:
+        super().__init__()
+        self.norm1_q = nn.LayerNorm(dim, eps=1e-5)
+        self.norm1_k = nn.LayerNorm(dim, eps=1e-5)
+        self.norm1_v = nn.LayerNorm(dim, eps=1e-5)
+        self.cross_attn = PoolingCrossAttention(dim, num_heads, out_dim)
+
+    def forward(self, x: torch.Tensor, return_attn: bool = False):
+        q = x.mean(1, keepdim=True)
+        out, attn = self.cross_attn(
+            self.norm1_q(q), self.norm1_k(x), self.norm1_v(x), return_attn=return_attn
+        )
+        out = out.squeeze(1)
+        if return_attn:
+            return out, attn.squeeze(1)
+        return out
+
+
+class LinearDecoder(nn.Module):
+    """Distillation decoder ``l2norm(LN(Linear(x)))`` (keys ``head.*``, ``norm.*``)."""
+
+    def __init__(self, in_dim: int, out_dim: int, l2_norm: bool = True) -> None:
+        super().__init__()
+        self.head = nn.Linear(in_dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim, eps=1e-5)
+        self.l2_norm = l2_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.head(x))
+        return F.normalize(x, dim=-1) if self.l2_norm else x
+
+
+class MLPDecoder(nn.Module):
+    """Distillation decoder ``l2norm(LN(Linear(GELU(Linear(x)))))`` (keys ``head.0``, ``head.2``, ``norm``)."""
+
+    def __init__(self, in_dim: int, out_dim: int, l2_norm: bool = True) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))
+        self.norm = nn.LayerNorm(out_dim, eps=1e-5)
+        self.l2_norm = l2_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.head(x))
+        return F.normalize(x, dim=-1) if self.l2_norm else x
+
+
+# ---------------------------------------------------------------------------------------------------
+# Position tables
+
+
+def _sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:
+    """``[sin(pos*omega) | cos(pos*omega)]`` with ``omega_i = 1/10000^(i/(dim/2))`` → ``(M, dim)``."""
+    if dim % 2:
+        raise ValueError(f"sin-cos dimension must be even, got {dim}")
+    omega = np.arange(dim // 2, dtype=np.float32) / np.float32(dim / 2.0)
+    omega = 1.0 / 10000**omega
+    out = np.einsum("m,d->md", pos.reshape(-1).astype(np.float32), omega)
+    return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+
+def sincos_2d(dim: int, grid: int) -> np.ndarray:
+    """2D table ``(grid*grid, dim)``: first half encodes the column (x), second half the row (y)."""
+    ys, xs = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32), indexing="ij")
+    return np.concatenate([_sincos_1d(dim // 2, xs), _sincos_1d(dim // 2, ys)], axis=1)
+
+
+def sincos_3d(dim: int, grid: int, t_size: int, cls_token: bool = True) -> torch.Tensor:
+    """The official 3D sin-cos initialiser: per token ``[temporal (dim/4) | spatial (3dim/4)]``.
+
+    Tokens are time-major; a zero row is prepended for CLS when ``cls_token``. Returns float32 ``(N, dim)``.
+    """
+    if dim % 4:
+        raise ValueError(f"embed_dim must be divisible by 4 for the 3D sin-cos table, got {dim}")
+    d_s, d_t = dim // 4 * 3, dim // 4
+    spatial = sincos_2d(d_s, grid)  # (L, d_s)
+    temporal = _sincos_1d(d_t, np.arange(t_size, dtype=np.float32))  # (T, d_t)
+    table = np.concatenate(
+        [
+            np.repeat(temporal[:, None, :], grid * grid, axis=1),
+            np.repeat(spatial[None, :, :], t_size, axis=0),
+        ],
+        axis=-1,
+    ).reshape(t_size * grid * grid, dim)
+    if cls_token:
+        table = np.concatenate([np.zeros((1, dim)), table], axis=0)
+    return torch.from_numpy(table).float()
+
+
+def resize_pos_table(
+    pos: torch.Tensor, orig_t: int, new_t: int, new_grid: int, num_prefix: int = 1
+) -> torch.Tensor:
+    """Resize a ``(1, prefix + T*L, C)`` table: temporal linear first, then spatial bicubic; prefix untouched.
+
+    This is the algorithm every official loader uses (``align_corners=False``). Returns a new tensor in the
+    input's dtype.
+    """
+    prefix, patches = pos[:, :num_prefix], pos[:, num_prefix:]
+    c = pos.shape[-1]
+    n = patches.shape[1]
+    if n % orig_t:
+        raise ValueError(f"position table with {n} patch rows cannot hold {orig_t} frames")
+    orig_l = n // orig_t
+    orig_grid = math.isqrt(orig_l)
+    if orig_grid * orig_grid != orig_l:
+        raise ValueError(f"position table rows per frame ({orig_l}) are not a square grid")
+    x = patches.float()
+    if orig_t != new_t:
+        x = x.view(1, orig_t, orig_l, c).permute(0, 2, 3, 1).reshape(orig_l, c, orig_t)
+        x = F.interpolate(x, size=new_t, mode="linear", align_corners=False)
+        x = x.view(1, orig_l, c, new_t).permute(0, 3, 1, 2).reshape(1, new_t * orig_l, c)
+    if orig_grid != new_grid:
+        x = x.view(new_t, orig_grid, orig_grid, c).permute(0, 3, 1, 2)
+        x = F.interpolate(x, size=(new_grid, new_grid), mode="bicubic", align_corners=False)
+        x = x.permute(0, 2, 3, 1).reshape(1, new_t * new_grid * new_grid, c)
+    return torch.cat([prefix.float(), x], dim=1).to(pos.dtype)
