@@ -64,7 +64,10 @@ def read_state_dict(path: str | Path) -> StateDict:
         else:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, pickle with non-tensor objects, ...
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {e}") from e
+        raise CheckpointError(
+            f"cannot read checkpoint {str(path)!r}: not a readable PyTorch (.pt/.pth/.bin) or .safetensors file "
+            f"({type(e).__name__}: {e})"
+        ) from e
     return unwrap_state_dict(obj, source=str(path))
 
 
@@ -249,3 +252,77 @@ def load_checkpoint(
         sd = unwrap_state_dict(dict(checkpoint), source)
     sd = remap_vision_state_dict(sd, model, orig_num_frames=orig_num_frames, source=source)
     return load_state_dict_strict(model, sd, strict=strict, allow_missing=allow_missing, source=source)
+
+
+_HEADS_BY_WIDTH = {64: 4, 384: 6, 768: 12, 1024: 16, 1408: 16, 3200: 25}
+
+
+def infer_vision_config(
+    sd: Mapping[str, torch.Tensor],
+    img_size: int = 224,
+    num_heads: int | None = None,
+    attn_pool_num_heads: int | None = None,
+    gelu: str = "tanh",
+):
+    """Work out the architecture of an InternVideo2 vision checkpoint from its keys and shapes.
+
+    Returns ``(model_class, VisionConfig)``. Head counts are not visible in the weights: they come from the
+    released sizes (by width) unless given.
+    """
+    from .vision import InternVideo2, InternVideo2Pretrain, VisionConfig
+
+    sd = dict(sd)
+    sd = _strip_prefix_if_all(sd, "module.")
+    if any(k.startswith("vision_encoder.") for k in sd):
+        sd = {k[len("vision_encoder.") :]: v for k, v in sd.items() if k.startswith("vision_encoder.")}
+    for prefix in ("backbone.", "encoder."):
+        sd = _strip_prefix_if_all(sd, prefix)
+    try:
+        w = sd["patch_embed.proj.weight"]
+    except KeyError as e:
+        raise CheckpointError("not an InternVideo2 vision checkpoint: no patch_embed.proj.weight") from e
+    c, _, tubelet, patch, _ = w.shape
+    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    heads = num_heads or _HEADS_BY_WIDTH.get(c)
+    if heads is None:
+        raise CheckpointError(f"cannot tell the head count of a {c}-wide model; pass num_heads")
+    grid = img_size // patch
+    n_patches = sd["pos_embed"].shape[1] - 1
+    if n_patches % (grid * grid):
+        raise CheckpointError(f"pos_embed with {n_patches} patch rows does not fit img_size {img_size}")
+    fields: dict[str, object] = dict(
+        img_size=img_size,
+        patch_size=patch,
+        embed_dim=c,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=sd["blocks.0.mlp.fc1.weight"].shape[0] / c,
+        qkv_bias="blocks.0.attn.qkv.bias" in sd,
+        qk_normalization="blocks.0.attn.q_norm.weight" in sd,
+        init_values=1e-5 if "blocks.0.ls1.gamma" in sd else 0.0,
+        num_frames=n_patches // (grid * grid) * tubelet,
+        tubelet_size=tubelet,
+        attn_pool_num_heads=attn_pool_num_heads or (16 if c >= 384 else 4),
+        clip_embed_dim=sd["clip_projector.cross_attn.proj.weight"].shape[0],
+        gelu=gelu,
+        sep_image_video_pos_embed="img_pos_embed" in sd,
+    )
+    decoders = any(k.startswith(("clip_decoder.", "mae_decoder.")) for k in sd)
+    if not decoders:
+        fields["num_classes"] = sd["head.weight"].shape[0] if "head.weight" in sd else 0
+        fields["head_type"] = "attentive" if "extra_mlp.0.weight" in sd else "linear"
+        return InternVideo2, VisionConfig(**fields)  # type: ignore[arg-type]
+    mlp = "clip_decoder.0.head.0.weight" in sd
+    fields["clip_decoder"] = "mlp" if mlp else "linear"
+    last = "head.2" if mlp else "head"
+    k_clip = len({k.split(".")[1] for k in sd if k.startswith("clip_decoder.")})
+    if k_clip:
+        fields["clip_return_layer"] = k_clip
+        fields["clip_teacher_embed_dim"] = sd[f"clip_decoder.0.{last}.weight"].shape[0]
+    if f"final_clip_decoder.{last}.weight" in sd:
+        fields["clip_teacher_final_dim"] = sd[f"final_clip_decoder.{last}.weight"].shape[0]
+    k_mae = len({k.split(".")[1] for k in sd if k.startswith("mae_decoder.")})
+    if k_mae:
+        fields["mae_return_layer"] = k_mae
+        fields["mae_teacher_embed_dim"] = sd["mae_decoder.0.head.2.weight"].shape[0]
+    return InternVideo2Pretrain, VisionConfig(**fields)  # type: ignore[arg-type]

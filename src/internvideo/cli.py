@@ -1,0 +1,241 @@
+"""The ``internvideo`` command. The CLI owns the terminal; library code only logs.
+
+Exit codes: 0 success, 1 a runtime failure (bad file, bad checkpoint, failed check), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import InternVideoError
+
+log = logging.getLogger("internvideo")
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.registry import _REGISTRY, get_pretrained_cfg, list_models
+
+    names = list_models(args.pattern, pretrained=args.pretrained)
+    if args.json:
+        print(json.dumps(names, indent=1))
+        return 0
+    if args.pretrained:
+        rows = []
+        for n in names:
+            c = get_pretrained_cfg(n)
+            rows.append(
+                (
+                    n,
+                    c.num_frames,
+                    c.num_classes or "-",
+                    "yes" if c.loadable and c.filename else "manual",
+                    c.hub_id,
+                )
+            )
+        print(_table(rows, ["model.tag", "frames", "classes", "fetch", "hub id"]))
+    else:
+        print(_table([(n, _REGISTRY[n].description) for n in names], ["model", "description"]))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from .models import count_params, create_model
+    from .models.registry import get_pretrained_cfg, split_name
+
+    with torch.device("meta"):
+        model = create_model(args.model)
+    arch, tag = split_name(args.model)
+    out: dict[str, object] = {
+        "model": arch,
+        "class": type(model).__name__,
+        "parameters_millions": round(count_params(model) / 1e6, 2),
+        "config": dataclasses.asdict(model.cfg),
+    }
+    if tag:
+        out["pretrained"] = dataclasses.asdict(get_pretrained_cfg(args.model))
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- convert
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .models import create_model, load_checkpoint, read_state_dict, save_pretrained
+    from .models.convert import infer_vision_config
+
+    t0 = time.perf_counter()
+    sd = read_state_dict(args.src)
+    overrides = {
+        k: v for k, v in (("num_frames", args.num_frames), ("img_size", args.img_size)) if v is not None
+    }
+    if args.model:
+        model = create_model(args.model, gelu=args.gelu, **overrides)
+        name = args.model
+    else:
+        cls, cfg = infer_vision_config(sd, img_size=args.img_size or 224, gelu=args.gelu)
+        if overrides:
+            cfg = cfg.replace(**overrides)
+        model, name = cls(cfg), None
+        print(
+            f"inferred architecture: {cls.__name__} width {cfg.embed_dim}, depth {cfg.depth}, "
+            f"{cfg.num_frames} frames, {cfg.num_classes} classes"
+        )
+    load_checkpoint(model, sd, strict=not args.non_strict, orig_num_frames=args.orig_num_frames)
+    save_pretrained(model, args.dst, model_name=name, converted_from=str(Path(args.src).name))
+    print(f"wrote {args.dst}/config.json and model.safetensors ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- probe
+def cmd_probe(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .data.video import probe
+
+    failures = 0
+    infos = []
+    for p in args.videos:
+        try:
+            infos.append(dataclasses.asdict(probe(p)))
+        except InternVideoError as e:
+            failures += 1
+            infos.append({"path": str(p), "error": str(e)})
+    if args.json:
+        print(json.dumps(infos, indent=1, default=str))
+    else:
+        rows = [
+            (
+                i["path"],
+                i["codec"],
+                f"{i['width']}x{i['height']}",
+                f"{i['fps']:.3f}",
+                i["num_frames"],
+                f"{i['duration']:.2f}",
+            )
+            for i in infos
+            if "error" not in i
+        ]
+        if rows:
+            print(_table(rows, ["file", "codec", "size", "fps", "frames", "seconds"]))
+        for i in infos:
+            if "error" in i:
+                print(f"error: {i['error']}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+# ---------------------------------------------------------------------------------------------- synth
+def cmd_synth(argv: list[str]) -> int:
+    from .data.synth.cli import main as synth_main
+
+    return synth_main(argv)
+
+
+# ---------------------------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(media_dir=args.media, out_dir=Path(args.out))
+
+
+# ---------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="internvideo", description="InternVideo2 video foundation models.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("models", help="list registered models (or those with released weights)")
+    s.add_argument("pattern", nargs="?", default="*", help="glob, e.g. '*1b*'")
+    s.add_argument("--pretrained", action="store_true", help="list model.tag names that have weights")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("info", help="configuration, parameter count and pretrained record of a model")
+    s.add_argument("model", help="model name, optionally with .tag")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("convert", help="convert an upstream InternVideo2 checkpoint into our format")
+    s.add_argument("src", help="upstream .pt/.pth/.bin/.safetensors file")
+    s.add_argument("dst", help="output folder (config.json + model.safetensors)")
+    s.add_argument("--model", help="registered model name (default: inferred from the checkpoint)")
+    s.add_argument("--num-frames", type=int, help="frames of the converted model (position tables resized)")
+    s.add_argument("--img-size", type=int, help="input size of the converted model (default 224)")
+    s.add_argument("--orig-num-frames", type=int, help="frames the checkpoint's position table holds")
+    s.add_argument(
+        "--gelu",
+        choices=["tanh", "none"],
+        default="tanh",
+        help="MLP activation: tanh (released checkpoints) or exact erf",
+    )
+    s.add_argument("--non-strict", action="store_true", help="load the overlapping keys only (logged)")
+    s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("probe", help="print duration, fps, frame count and size of videos")
+    s.add_argument("videos", nargs="+")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_probe)
+
+    sub.add_parser(
+        "synth", help="generate the synthetic video-text world (see 'internvideo synth -h')", add_help=False
+    )
+
+    s = sub.add_parser("demo", help="the quick tour on the bundled defaults")
+    s.add_argument(
+        "--media", default=None, help="folder of real videos to include (default: ../shared/media if present)"
+    )
+    s.add_argument("--out", default="demo_out", help="working folder")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # subcommands with their own parser receive the rest of the line untouched
+    delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth}
+    for i, a in enumerate(argv):
+        if not a.startswith("-"):
+            if a in delegated:
+                _setup_logging(argv[:i].count("-v") + argv[:i].count("--verbose"))
+                return _guard(functools.partial(delegated[a], argv[i + 1 :]))
+            break
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return _guard(lambda: args.func(args))
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _guard(fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except InternVideoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

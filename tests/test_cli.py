@@ -1,0 +1,75 @@
+"""The ``internvideo`` command: convert, models, info, probe — run as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from internvideo.models import from_pretrained
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "internvideo.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_convert_infers_architecture_and_reproduces_outputs(fixtures_dir: Path, tmp_path: Path) -> None:
+    src = fixtures_dir / "classifier" / "model.safetensors"
+    pth = tmp_path / "upstream.pth"
+    torch.save({"module": load_file(src)}, pth)  # the wrapper official scripts write
+    r = run("convert", str(pth), str(tmp_path / "out"), "--img-size", "56", "--gelu", "none")
+    assert r.returncode == 0, r.stderr
+    assert "width 64, depth 2, 4 frames, 10 classes" in r.stdout
+    model = from_pretrained(tmp_path / "out")
+    io = load_file(fixtures_dir / "classifier" / "io.safetensors")
+    with torch.no_grad():
+        assert (model(io["video"]) - io["logits"]).abs().max().item() <= 1e-5
+
+
+def test_convert_with_named_model_and_more_frames(fixtures_dir: Path, tmp_path: Path) -> None:
+    src = fixtures_dir / "classifier" / "model.safetensors"
+    r = run(
+        "convert",
+        str(src),
+        str(tmp_path / "out"),
+        "--model",
+        "internvideo2_tiny_patch14_56",
+        "--num-frames",
+        "8",
+    )
+    assert r.returncode == 0, r.stderr
+    assert from_pretrained(tmp_path / "out").pos_embed.shape == (1, 1 + 8 * 16, 64)
+
+
+def test_convert_bad_input_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "x.pth"
+    bad.write_text("hello")
+    r = run("convert", str(bad), str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "x.pth" in r.stderr and "not a readable" in r.stderr
+    assert not (tmp_path / "out").exists()
+    assert run("convert").returncode == 2  # usage error
+
+
+def test_models_and_info() -> None:
+    r = run("models", "--pretrained", "--json", "*1b_patch14*")
+    names = json.loads(r.stdout)
+    assert "internvideo2_1b_patch14_224.k710_ft_k400_f8" in names
+    r = run("info", "internvideo2_6b_patch14_224")
+    info = json.loads(r.stdout)
+    assert info["parameters_millions"] == 5942.04 and info["config"]["embed_dim"] == 3200
+
+
+def test_probe_real_media(media_dir: Path) -> None:
+    r = run("probe", "--json", str(media_dir / "test.mp4"), str(media_dir / "example1.mp4"))
+    assert r.returncode == 0, r.stderr
+    info = {Path(i["path"]).name: i for i in json.loads(r.stdout)}
+    assert info["test.mp4"]["num_frames"] == 300 and info["example1.mp4"]["num_frames"] == 40
+    r = run("probe", str(media_dir / "test.wav"))
+    assert r.returncode == 1 and "no_video_stream" in r.stderr
