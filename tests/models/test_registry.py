@@ -120,3 +120,21 @@ def test_zoo_records() -> None:
     with pytest.raises(ConfigError, match="pass pretrained=<path"):
         with torch.device("meta"):
             create_model("internvideo2_6b_patch14_224.clip_f8", pretrained=True)
+
+
+def test_layerwise_lr_decay_on_our_encoder() -> None:
+    from internvideo.train import OptimConfig, build_optimizer
+
+    model = create_model("internvideo2_tiny_patch14_56")  # depth 2 -> layer ids 0..3
+    opt = build_optimizer(model, OptimConfig(lr=1.0, weight_decay=0.05, layer_decay=0.5))
+    scale = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            scale[id(p)] = (group["lr"], group["weight_decay"])
+    params = dict(model.named_parameters())
+    assert scale[id(params["head.weight"])] == (1.0, 0.05)
+    assert scale[id(params["blocks.1.mlp.fc1.weight"])] == (0.5, 0.05)
+    assert scale[id(params["blocks.0.attn.qkv.weight"])] == (0.25, 0.05)
+    assert scale[id(params["patch_embed.proj.weight"])] == (0.125, 0.05)
+    assert scale[id(params["pos_embed"])] == (0.125, 0.0)  # no decay for position tables
+    assert scale[id(params["blocks.0.norm1.weight"])][1] == 0.0

@@ -213,7 +213,7 @@ class InternVideo2(nn.Module):
     def get_num_layers(self) -> int:
         return self.cfg.depth
 
-    def layer_id(self, name: str) -> int:
+    def get_layer_id(self, name: str) -> int:
         """Layer index for layer-wise lr decay: embeddings 0, block i -> i+1, heads depth+1."""
         if name in ("cls_token",) or name.endswith("pos_embed") or name.startswith("patch_embed"):
             return 0
