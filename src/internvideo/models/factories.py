@@ -189,3 +189,11 @@ def internvideo2_stage2_vision_1b_patch14_224(**kw: Any) -> InternVideo2Pretrain
 def internvideo2_stage2_vision_6b_patch14_224(**kw: Any) -> InternVideo2Pretrain:
     """Stage-2 InternVideo2-6B vision backbone (4 frames, joint position table)."""
     return _pretrain("6b", kw, sep_image_video_pos_embed=False, **_STAGE2)
+
+
+@register_model
+def internvideo2_tiny_synth(**kw: Any):
+    """Embedded default video-text model: tiny InternVideo2 + MiniLM text tower, trained on the synthetic world."""
+    from .default import TinySynthModelConfig, build_tiny_synth_model
+
+    return build_tiny_synth_model(TinySynthModelConfig(**kw))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
@@ -83,9 +84,20 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def save_pretrained(
-    model: nn.Module, directory: str | Path, model_name: str | None = None, **meta: Any
+    model: nn.Module,
+    directory: str | Path,
+    model_name: str | None = None,
+    dtype: torch.dtype | None = None,
+    external: dict[str, str] | None = None,
+    **meta: Any,
 ) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each file atomically)."""
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` (each file atomically).
+
+    ``dtype`` stores floating tensors in another precision (e.g. ``torch.float16`` to halve the file).
+    ``external`` maps key prefixes to installed sources (see :func:`internvideo.models.default.external_weights`)
+    whose tensors are left out of the file and restored from the source on load; they must be unchanged
+    (e.g. frozen while training), which is checked here.
+    """
     from safetensors.torch import save_file
 
     _builtin_architectures()
@@ -107,6 +119,18 @@ def save_pretrained(
             del state[k]
         else:
             seen[ptr] = k
+    external = dict(external or {})
+    if external:
+        from .default import external_weights
+
+        for prefix, src in external.items():
+            ref = external_weights(src)
+            for k in [k for k in state if k.startswith(prefix)]:
+                if k not in ref or not torch.equal(ref[k].to(state[k].dtype), state[k]):
+                    raise ConfigError(f"{k} differs from its external source {src!r}; it cannot be left out")
+                del state[k]
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -114,6 +138,7 @@ def save_pretrained(
         "model_name": model_name,
         "config": config_to_dict(cfg),
         "tied_weights": tied,
+        "external_weights": external,
         **meta,
     }
     _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(state, p, metadata={"format": "pt"}))
@@ -205,6 +230,11 @@ def from_pretrained(
         cfg = dataclasses.replace(cfg, **overrides)
     model = cls(cfg)
     sd = load_file(str(weights))
+    if meta.get("external_weights"):
+        from .default import external_weights
+
+        for prefix, src in meta["external_weights"].items():
+            sd.update({k: v for k, v in external_weights(src).items() if k.startswith(prefix)})
     for k, src in meta.get("tied_weights", {}).items():
         sd[k] = sd[src]
     source = str(weights)

@@ -93,8 +93,8 @@ class InternVideo2Stage2(nn.Module):
     # ------------------------------------------------------------------ conveniences
     @property
     def logit_scale(self) -> torch.Tensor:
-        """``1 / temp`` (the multiplier of cosine similarities in the contrastive loss)."""
-        return 1.0 / self.temp
+        """``log(1 / temp)``, in the open_clip / HF CLIP convention: logits are ``logit_scale.exp() * cos``."""
+        return -torch.log(self.temp)
 
     def no_weight_decay(self) -> set[str]:
         return {"temp"} | {f"vision_encoder.{n}" for n in self.vision_encoder.no_weight_decay()}
@@ -203,7 +203,7 @@ class InternVideo2Stage2(nn.Module):
         """Contrastive logits between every video and every text of the batch."""
         v = self.encode_video(video)
         t = self.encode_text(input_ids, attention_mask)
-        logits = self.logit_scale * v @ t.t()
+        logits = self.logit_scale.exp() * v @ t.t()
         return VideoTextOutput(logits, logits.t(), v, t)
 
     # ------------------------------------------------------------------ upstream checkpoints

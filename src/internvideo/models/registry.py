@@ -41,7 +41,9 @@ class PretrainedCfg:
     sampling: str = "segment"
     resize: str = "short_side"  # "short_side" (+ crops) or "squash" (resize to img_size x img_size)
     test_views: tuple[int, int] = (4, 3)  # clips x crops
-    format: str = "upstream"  # "upstream" (official file) or "internvideo" (save_pretrained folder)
+    # "upstream" (official file), "internvideo" (a save_pretrained folder on the hub) or "embedded"
+    # (a save_pretrained folder shipped in internvideo/weights/, named by ``filename``)
+    format: str = "upstream"
     label_set: str = ""
     license: str = "apache-2.0"
     description: str = ""
@@ -104,7 +106,7 @@ def _get_entry(name: str) -> ModelEntry:
 def split_name(model_name: str) -> tuple[str, str | None]:
     """``"arch.tag"`` → ``("arch", "tag")``."""
     arch, _, tag = model_name.partition(".")
-    return arch, (tag or None)
+    return arch.replace("-", "_"), (tag or None)
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
@@ -152,12 +154,21 @@ def create_model(
     arch, tag = split_name(model_name)
     entry = _get_entry(arch)
     pcfg: PretrainedCfg | None = None
+    if pretrained is True and tag is None and entry.pretrained:
+        tag = next(iter(entry.pretrained))
+        model_name = f"{arch}.{tag}"
     if pretrained is True or (tag is not None and pretrained is not False):
         pcfg = get_pretrained_cfg(model_name)
-        if pcfg.format == "internvideo":
+        if pcfg.format in ("internvideo", "embedded"):
             from .hub import from_pretrained
 
-            return from_pretrained(pcfg.hub_id, cache_dir=cache_dir, endpoint=hub_endpoint, **kwargs)
+            if pcfg.format == "embedded":  # weights shipped inside this package
+                from .default import WEIGHTS_DIR
+
+                return _with_cfg(from_pretrained(WEIGHTS_DIR / pcfg.filename, **kwargs), pcfg)
+            return _with_cfg(
+                from_pretrained(pcfg.hub_id, cache_dir=cache_dir, endpoint=hub_endpoint, **kwargs), pcfg
+            )
         kwargs.setdefault("num_frames", pcfg.num_frames)
         kwargs.setdefault("img_size", pcfg.img_size)
         kwargs.setdefault("num_classes", pcfg.num_classes)
@@ -185,5 +196,9 @@ def create_model(
 
             return from_pretrained(path, **kwargs)
         load_checkpoint(model, path, strict=strict)
+    return _with_cfg(model, pcfg)
+
+
+def _with_cfg(model: nn.Module, pcfg: PretrainedCfg | None) -> nn.Module:
     model.pretrained_cfg = pcfg  # type: ignore[assignment]
     return model

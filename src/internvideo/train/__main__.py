@@ -11,11 +11,12 @@ from internvideo.errors import ConfigError
 from internvideo.train.config import apply_overrides
 from internvideo.train.distributed import cleanup_distributed
 from internvideo.train.recipes import RECIPES, get_recipe, run_toy
+from internvideo.train.video_text import VIDEO_TEXT_RECIPES, run_video_text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m internvideo.train", description="Run a training recipe.")
-    parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("recipe", choices=sorted({**RECIPES, **VIDEO_TEXT_RECIPES}))
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.optim.lr=1e-3")
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in out_dir")
     args = parser.parse_intermixed_args(argv)
@@ -23,15 +24,22 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    video_text = args.recipe in VIDEO_TEXT_RECIPES
     try:
-        cfg = apply_overrides(get_recipe(args.recipe), args.overrides)
+        base = VIDEO_TEXT_RECIPES[args.recipe]() if video_text else get_recipe(args.recipe)
+        cfg = apply_overrides(base, args.overrides)
     except ConfigError as exc:
         parser.error(str(exc))
     try:
-        result = run_toy(cfg, resume=not args.fresh)
+        if video_text:
+            run_video_text(cfg, resume=not args.fresh)
+        else:
+            result = run_toy(cfg, resume=not args.fresh)
+            logging.getLogger("internvideo.train").info(
+                "finished at step %d: %s", result.step, result.last_metrics
+            )
     finally:
         cleanup_distributed()
-    logging.getLogger("internvideo.train").info("finished at step %d: %s", result.step, result.last_metrics)
     return 0
 
 

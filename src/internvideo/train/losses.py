@@ -44,7 +44,10 @@ def vtc_loss(
             match_ids = all_gather_no_grad(match_ids.to(video_feats.device))
     v = F.normalize(video_feats.float(), dim=-1)
     t = F.normalize(text_feats.float(), dim=-1)
-    sim_v2t = v @ t.t() / temperature
+    # fp32 even under autocast: bf16 resolves cosines near 1 only to ~0.004, which flattens the logits of
+    # a freshly initialised (collapsed) model to one value and stalls training at log(batch)
+    with torch.autocast(v.device.type, enabled=False):
+        sim_v2t = v @ t.t() / temperature
     sim_t2v = sim_v2t.t()
     if match_ids is None:
         targets = torch.eye(v.shape[0], device=v.device, dtype=sim_v2t.dtype)
