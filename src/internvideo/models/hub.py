@@ -233,8 +233,11 @@ def from_pretrained(
     if meta.get("external_weights"):
         from .default import external_weights
 
+        expected = model.state_dict()
         for prefix, src in meta["external_weights"].items():
-            sd.update({k: v for k, v in external_weights(src).items() if k.startswith(prefix)})
+            sd.update(
+                {k: v for k, v in external_weights(src).items() if k.startswith(prefix) and k in expected}
+            )
     for k, src in meta.get("tied_weights", {}).items():
         sd[k] = sd[src]
     source = str(weights)

@@ -224,12 +224,12 @@ class BertSelfAttention(nn.Module):
         return out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim)
 
 
-class BertSelfOutput(nn.Module):
-    """Projection, dropout and post-LN residual after attention."""
+class BertResidualOutput(nn.Module):
+    """Projection to the hidden size, dropout and post-LN residual (after attention and after the FFN)."""
 
-    def __init__(self, cfg: BertConfig) -> None:
+    def __init__(self, cfg: BertConfig, in_features: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.dense = nn.Linear(in_features, cfg.hidden_size)
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
@@ -243,7 +243,7 @@ class BertAttention(nn.Module):
     def __init__(self, cfg: BertConfig, kv_width: int | None = None) -> None:
         super().__init__()
         self.self = BertSelfAttention(cfg, kv_width)
-        self.output = BertSelfOutput(cfg)
+        self.output = BertResidualOutput(cfg, cfg.hidden_size)
 
     def forward(self, hidden: Tensor, memory: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         return self.output(self.self(hidden, memory, mask), hidden)
@@ -261,19 +261,6 @@ class BertIntermediate(nn.Module):
         return self.intermediate_act_fn(self.dense(x))
 
 
-class BertOutput(nn.Module):
-    """Second FFN projection, dropout and post-LN residual."""
-
-    def __init__(self, cfg: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
-
-    def forward(self, x: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
-
-
 class BertLayer(nn.Module):
     """Post-LN transformer layer: self-attention, optional cross-attention, FFN."""
 
@@ -284,7 +271,7 @@ class BertLayer(nn.Module):
         if cross_attention:
             self.crossattention = BertAttention(cfg, kv_width=cfg.cross_width)
         self.intermediate = BertIntermediate(cfg)
-        self.output = BertOutput(cfg)
+        self.output = BertResidualOutput(cfg, cfg.intermediate_size)
 
     def forward(
         self,

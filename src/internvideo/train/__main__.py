@@ -14,8 +14,8 @@ from internvideo.train.recipes import RECIPES, get_recipe, run_toy
 from internvideo.train.video_text import VIDEO_TEXT_RECIPES, run_video_text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m internvideo.train", description="Run a training recipe.")
+def main(argv: list[str] | None = None, prog: str = "python -m internvideo.train") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run a training recipe.")
     parser.add_argument("recipe", choices=sorted({**RECIPES, **VIDEO_TEXT_RECIPES}))
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.optim.lr=1e-3")
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in out_dir")
