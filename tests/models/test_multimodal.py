@@ -97,3 +97,18 @@ def test_stage2_strict_head_errors(stage2, fixtures_dir: Path) -> None:
     del sd["itm_head.bias"]
     with pytest.raises(Exception, match="itm_head.bias"):
         model.load_upstream_state_dict(sd)
+
+
+def test_from_pretrained_in_a_fresh_interpreter(stage2, tmp_path: Path) -> None:
+    """A saved stage-2 folder loads without the caller importing the multimodal module first."""
+    import subprocess
+    import sys
+
+    model, _ = stage2
+    save_pretrained(model, tmp_path / "s2")
+    code = (
+        f"import internvideo as iv; m = iv.from_pretrained({str(tmp_path / 's2')!r}); print(type(m).__name__)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "InternVideo2Stage2"

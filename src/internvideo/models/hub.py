@@ -40,10 +40,12 @@ def register_architecture(cls: type, config_cls: type) -> None:
 
 
 def _builtin_architectures() -> None:
+    from .multimodal import InternVideo2Stage2, Stage2Config
     from .vision import InternVideo2, InternVideo2Pretrain, VisionConfig
 
     for cls in (InternVideo2, InternVideo2Pretrain):
         _ARCHITECTURES.setdefault(cls.__name__, (cls, VisionConfig))
+    _ARCHITECTURES.setdefault(InternVideo2Stage2.__name__, (InternVideo2Stage2, Stage2Config))
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -247,14 +247,6 @@ def stage2_config_from_upstream(
     return Stage2Config(vision=vision, text=text, embed_dim=embed_dim, **kw)  # type: ignore[arg-type]
 
 
-def _register() -> None:
-    from .hub import register_architecture
-
-    register_architecture(InternVideo2Stage2, Stage2Config)
-
-
-_register()
-
 __all__ = [
     "InternVideo2Stage2",
     "Stage2Config",

@@ -210,11 +210,11 @@ def evaluate_video_text(
         pred = torch.tensor(classes)[(v @ emb.t()).argmax(1).cpu()]
         labels = torch.tensor([r["label"] for r in rows])
         metrics["zeroshot/top1"] = 100.0 * (pred == labels).float().mean().item()
-        from ..data.synth.world import DIRECTION_PAIRS
+        from ..data.synth.world import CLASS_INDEX, DIRECTION_PAIRS
 
         sel = torch.zeros_like(labels, dtype=torch.bool)
-        for a, b in DIRECTION_PAIRS:
-            sel |= (labels == a) | (labels == b)
+        for a, b in DIRECTION_PAIRS:  # class names
+            sel |= (labels == CLASS_INDEX[a]) | (labels == CLASS_INDEX[b])
         if sel.any():
             metrics["zeroshot/direction_pairs_top1"] = (
                 100.0 * (pred[sel] == labels[sel]).float().mean().item()
