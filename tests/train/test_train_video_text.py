@@ -102,4 +102,4 @@ def test_stage2_task_learns_a_fixed_batch(tiny_stage2) -> None:
         losses.append({k: out[k].item() for k in ("loss", "vtc", "vtm", "mlm")})
     assert losses[-1]["vtc"] < losses[0]["vtc"] - 0.3
     assert losses[-1]["loss"] < losses[0]["loss"]
-    assert 0.001 <= float(model.temp) <= 0.5
+    assert 0.001 <= model.temp.item() <= 0.5
