@@ -158,3 +158,16 @@ def test_hub_download_through_a_local_server(hub_server, tmp_path: Path, classif
             from_pretrained("acme/absent", endpoint=endpoint, cache_dir=tmp_path / "cache")
     finally:
         del _get_entry("internvideo2_tiny_patch14_56").pretrained["hubtest"]
+
+
+def test_create_model_reports_the_file_and_builds_nothing_on_a_bad_file(
+    tmp_path: Path, classifier_sd
+) -> None:
+    bad = dict(classifier_sd)
+    bad.pop("head.bias")
+    path = tmp_path / "ckpt.pth"
+    torch.save({"model": bad}, path)
+    with pytest.raises(CheckpointError, match=r"(?s)ckpt\.pth does not match.*head\.bias"):
+        iv.create_model("internvideo2_tiny_patch14_56", pretrained=path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        iv.create_model("internvideo2_6b_patch14_224", pretrained=tmp_path / "absent.pth")  # no 6B built

@@ -242,13 +242,17 @@ def load_checkpoint(
     strict: bool = True,
     orig_num_frames: int | None = None,
     allow_missing: Iterable[str] = (),
+    source: str | None = None,
 ) -> LoadReport:
-    """Load an upstream InternVideo2 vision checkpoint (file or state dict) into ``model``."""
+    """Load an upstream InternVideo2 vision checkpoint (file or state dict) into ``model``.
+
+    ``source`` names a pre-read state dict in messages (file paths name themselves).
+    """
     if isinstance(checkpoint, (str, Path)):
         source = str(checkpoint)
         sd = read_state_dict(checkpoint)
     else:
-        source = "state_dict"
+        source = source or "state_dict"
         sd = unwrap_state_dict(dict(checkpoint), source)
     sd = remap_vision_state_dict(sd, model, orig_num_frames=orig_num_frames, source=source)
     return load_state_dict_strict(model, sd, strict=strict, allow_missing=allow_missing, source=source)

@@ -172,11 +172,11 @@ def create_model(
         kwargs.setdefault("num_frames", pcfg.num_frames)
         kwargs.setdefault("img_size", pcfg.img_size)
         kwargs.setdefault("num_classes", pcfg.num_classes)
-    model = entry.builder(**kwargs)
     if pretrained is False:
-        return model
-    from .convert import load_checkpoint
+        return entry.builder(**kwargs)
+    from .convert import load_checkpoint, read_state_dict
 
+    # fetch and read the checkpoint before building: a failed download or a bad file costs no model memory
     if pretrained is True:
         assert pcfg is not None
         if not pcfg.loadable or not pcfg.filename:
@@ -188,14 +188,17 @@ def create_model(
         from .hub import download_file
 
         path = download_file(pcfg.hub_id, pcfg.filename, cache_dir=cache_dir, endpoint=hub_endpoint)
-        load_checkpoint(model, path, strict=strict, orig_num_frames=pcfg.ckpt_num_frames)
+        orig_frames = pcfg.ckpt_num_frames
     else:
         path = Path(pretrained)
         if path.is_dir():
             from .hub import from_pretrained
 
             return from_pretrained(path, **kwargs)
-        load_checkpoint(model, path, strict=strict)
+        orig_frames = None
+    state = read_state_dict(path)
+    model = entry.builder(**kwargs)
+    load_checkpoint(model, state, strict=strict, orig_num_frames=orig_frames, source=str(path))
     return _with_cfg(model, pcfg)
 
 
