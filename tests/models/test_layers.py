@@ -45,3 +45,21 @@ def test_folded_pooling_equals_projecting_every_token() -> None:
     out, a = pool(x, return_attn=True)
     assert (out - ref).abs().max().item() < 1e-5
     assert torch.allclose(a, attn.mean(1).squeeze(1), atol=1e-6)
+
+
+def test_inference_path_keeps_intermediates_and_matches_autograd_path() -> None:
+    from internvideo.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("internvideo2_tiny_patch14_56", gelu="tanh").eval()
+    for blk in model.blocks:  # make LayerScale matter
+        blk.ls1.gamma.data.fill_(0.7)
+        blk.ls2.gamma.data.fill_(1.3)
+    x = torch.randn(2, 3, 4, 56, 56)
+    final_g, hidden_g = model.forward_intermediates(x)  # autograd path (grad enabled)
+    with torch.inference_mode():
+        final_i, hidden_i = model.forward_intermediates(x)  # in-place inference path
+    assert torch.allclose(final_g, final_i, atol=1e-5)
+    for a, b in zip(hidden_g, hidden_i):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert not torch.equal(hidden_i[0], hidden_i[1])  # block 0's output was not overwritten by block 1
