@@ -112,3 +112,25 @@ def test_from_pretrained_in_a_fresh_interpreter(stage2, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "InternVideo2Stage2"
+
+
+def test_mean_text_pooling(stage2, fixtures_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    base, io = stage2
+    model = InternVideo2Stage2(dataclasses.replace(base.cfg, text_pooling="mean")).eval()
+    model.load_upstream_state_dict(load_file(fixtures_dir / "stage2" / "model.safetensors"))
+    ids, mask = io["input_ids"], io["attention_mask"]
+    with torch.no_grad():
+        tokens = model.encode_text_tokens(ids, mask)
+        m = mask.float().unsqueeze(-1)
+        expected = model.text_proj((tokens * m).sum(1) / m.sum(1))
+        got = model.encode_text(ids, mask, normalize=False)
+        assert _md(got, expected) <= 1e-6
+        assert _md(got, base.encode_text(ids, mask, normalize=False)) > 1e-3  # differs from CLS pooling
+        # more padding changes nothing
+        pad = torch.zeros(3, 4, dtype=ids.dtype)
+        padded = model.encode_text(torch.cat([ids, pad], 1), torch.cat([mask, pad], 1), normalize=False)
+        assert _md(padded, got) <= 1e-5
+    save_pretrained(model, tmp_path / "mean")
+    assert from_pretrained(tmp_path / "mean").cfg.text_pooling == "mean"

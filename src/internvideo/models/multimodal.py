@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -49,12 +50,17 @@ class Stage2Config:
     max_txt_len: int = 40
     # where the tokenizer vocabulary comes from: "minilm" (the packaged bert-base-uncased vocab) or a path
     vocab: str = "minilm"
+    # retrieval text feature: "cls" (upstream: CLS after the text-only layers) or "mean" (masked mean of
+    # those tokens, the sentence embedding of MiniLM-style towers)
+    text_pooling: Literal["cls", "mean"] = "cls"
 
     def __post_init__(self) -> None:
         if self.text.fusion_layer is None or not self.text.has_fusion:
             raise ConfigError(
                 "the stage-2 text tower needs fusion layers (BertConfig.fusion_layer < num layers)"
             )
+        if self.text_pooling not in ("cls", "mean"):
+            raise ConfigError(f"text_pooling must be 'cls' or 'mean', got {self.text_pooling!r}")
         if self.text.cross_width != self.vision.embed_dim:
             raise ConfigError(
                 f"BERT cross-attention width {self.text.cross_width} must equal the vision width "
@@ -158,8 +164,19 @@ class InternVideo2Stage2(nn.Module):
             input_ids, attention_mask = tok["input_ids"], tok["attention_mask"]
         if attention_mask is None:
             attention_mask = (input_ids != self.cfg.text.pad_token_id).long()
-        feat = self.text_proj(self.encode_text_tokens(input_ids, attention_mask)[:, 0])
+        feat = self.text_feature(self.encode_text_tokens(input_ids, attention_mask), attention_mask)
         return F.normalize(feat, dim=-1) if normalize else feat
+
+    def text_pool(self, text_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled text-only hidden state ``(B, hidden)`` (CLS or masked mean, per ``cfg.text_pooling``)."""
+        if self.cfg.text_pooling == "cls":
+            return text_embeds[:, 0]
+        m = attention_mask.to(text_embeds.dtype).unsqueeze(-1)
+        return (text_embeds * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def text_feature(self, text_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Joint-space text feature (not normalised) from the text-only hidden states."""
+        return self.text_proj(self.text_pool(text_embeds, attention_mask))
 
     def fuse(
         self, vision_embeds: torch.Tensor, text_embeds: torch.Tensor, attention_mask: torch.Tensor

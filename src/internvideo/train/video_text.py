@@ -50,7 +50,7 @@ class Stage2Task:
         vision_embeds, pooled = model.encode_vision(batch["video"])
         text_embeds = model.encode_text_tokens(ids, mask)
         v_feat = F.normalize(model.vision_proj(pooled), dim=-1)
-        t_feat = F.normalize(model.text_proj(text_embeds[:, 0]), dim=-1)
+        t_feat = F.normalize(model.text_feature(text_embeds, mask), dim=-1)
         out: dict[str, Any] = {"temp": model.temp.detach()}
         loss = torch.zeros((), device=v_feat.device)
         if self.w["vtc"]:
@@ -338,7 +338,8 @@ def center_projections(model: InternVideo2Stage2, batches: Sequence[dict[str, to
     pooled, cls = [], []
     for b in batches:
         pooled.append(model.encode_vision(b["video"])[1].float())
-        cls.append(model.encode_text_tokens(b["input_ids"], b["attention_mask"])[:, 0].float())
+        tokens = model.encode_text_tokens(b["input_ids"], b["attention_mask"])
+        cls.append(model.text_pool(tokens, b["attention_mask"]).float())
     for proj, feats in ((model.vision_proj, pooled), (model.text_proj, cls)):
         mean = torch.cat(feats).mean(0)
         proj.bias -= proj.weight @ mean
