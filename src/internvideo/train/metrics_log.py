@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from internvideo.train.config import atomic_write_text
+from internvideo._io import atomic_write_text
 
 
 def _clean(v: Any) -> Any:

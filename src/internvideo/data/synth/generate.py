@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from internvideo._io import atomic_write_text
 from internvideo.errors import ConfigError
 
 from .audio import audio_events, describe_audio, render_audio
@@ -304,16 +305,6 @@ def _work(job: tuple[str, int, bool]) -> tuple[tuple[str, int, bool], dict[str, 
     return job, make_clip(_WORKER["cfg"], split, index, _WORKER["out"], is_long)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _run_jobs(
     jobs: list[tuple[str, int, bool]], cfg: WorldConfig, out_dir: Path, workers: int, progress: bool
 ) -> Iterator[tuple[tuple[str, int, bool], dict[str, Any]]]:
@@ -405,7 +396,7 @@ def generate_world(
         recs = records.get((split, is_long), {})
         lines = [json.dumps(recs[i], sort_keys=True) for i in sorted(recs)]
         path = out / f"{name}.jsonl"
-        _atomic_write(path, "".join(line + "\n" for line in lines))
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
         manifests[name] = path
     meta = {
         "schema_version": SCHEMA_VERSION,
@@ -421,7 +412,7 @@ def generate_world(
         "backgrounds": list(BACKGROUNDS),
         "manifests": {k: p.name for k, p in manifests.items()},
     }
-    _atomic_write(out / "world.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "world.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     logger.info("wrote %s", ", ".join(str(p) for p in manifests.values()))
     return manifests
 
