@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..eval.retrieval import retrieval_metrics
 from ..models.default import TinySynthModelConfig, build_tiny_synth_model
 from ..models.multimodal import InternVideo2Stage2
 from .config import OptimConfig, ScheduleConfig, TrainConfig
@@ -159,7 +160,6 @@ def mlm_loss(
     return out.loss
 
 
-# ------------------------------------------------------------------------------------------- model
 # ------------------------------------------------------------------------------------------- evaluation
 def synth_match_key(row: dict[str, Any]) -> tuple:
     """Two synthetic clips show the same thing when the target's shape, colour and action agree."""
@@ -192,18 +192,18 @@ def evaluate_video_text(
     v = torch.cat(vids)
     rows = dataset.rows
     keys = [match_key(r) if match_key else i for i, r in enumerate(rows)]
+    # text j's ground truth: every clip showing the same thing (the same for every caption field)
+    gt = [{i for i, k in enumerate(keys) if k == keys[j]} for j in range(len(rows))]
+    chance_r1 = 100.0 * sum(len(g) for g in gt) / len(gt) / len(rows)
     metrics: dict[str, float] = {}
     for fld in caption_fields:
         texts = [(r.get(fld) or [r.get("caption")])[0] for r in rows]
         t = torch.cat(
             [model.encode_text(texts[s : s + batch_size]) for s in range(0, len(texts), batch_size)]
         )
-        sim = (t @ v.t()).cpu()
-        # text j's ground truth: every clip showing the same thing
-        gt = [{i for i, k in enumerate(keys) if k == keys[j]} for j in range(len(rows))]
-        m = video_text_retrieval_metrics_multi(sim, gt)
+        m = retrieval_metrics((t @ v.t()).cpu(), gt)  # v2t side: the transpose and inverted ground truth
         metrics.update({f"{fld}/{k}": val for k, val in m.items()})
-        metrics[f"{fld}/chance_r1"] = 100.0 * sum(len(g) for g in gt) / len(gt) / len(rows)
+        metrics[f"{fld}/chance_r1"] = chance_r1
     if class_prompts:
         classes = sorted(class_prompts)
         emb = torch.stack([F.normalize(model.encode_text(class_prompts[c]).mean(0), dim=-1) for c in classes])
@@ -220,14 +220,6 @@ def evaluate_video_text(
                 100.0 * (pred[sel] == labels[sel]).float().mean().item()
             )
     return metrics
-
-
-def video_text_retrieval_metrics_multi(sim_t2v: torch.Tensor, gt_t2v: list[set[int]]) -> dict[str, float]:
-    """t2v and v2t recall with several ground truths per query (v2t ground truth derived from t2v)."""
-    from ..eval.retrieval import invert_ground_truth, retrieval_metrics
-
-    gt_v2t = invert_ground_truth(gt_t2v, sim_t2v.shape[1])
-    return retrieval_metrics(sim_t2v, gt_t2v, sim_t2v.t().contiguous(), gt_v2t)
 
 
 def synth_class_prompts(templates: Sequence[str] | None = None) -> dict[int, list[str]]:
@@ -306,6 +298,11 @@ def internvideo2_tiny_synth() -> VideoTextRecipe:
     return VideoTextRecipe()
 
 
+VIDEO_TEXT_RECIPES: dict[str, Callable[[], VideoTextRecipe]] = {
+    "internvideo2_tiny_synth": internvideo2_tiny_synth
+}
+
+
 def ensure_synth_world(d: SynthWorldData) -> dict[str, Path]:
     """Generate the recipe's world unless a complete one with the same settings is already there."""
     from ..data.synth import generate_world
@@ -344,6 +341,29 @@ def center_projections(model: InternVideo2Stage2, batches: Sequence[dict[str, to
         mean = torch.cat(feats).mean(0)
         proj.bias -= proj.weight @ mean
     model.train(was_training)
+
+
+def evaluate_test_split(
+    model: InternVideo2Stage2, recipe: VideoTextRecipe, limit: int | None = None
+) -> tuple[dict[str, float], int]:
+    """The recipe's test-split metrics (retrieval on captions and held-out paraphrases, zero-shot) and size."""
+    from ..data.datasets import VideoTextDataset
+    from ..data.transforms import build_eval_transform
+
+    m = recipe.model
+    test_ds = VideoTextDataset(
+        ensure_synth_world(recipe.data)["test"],
+        num_frames=m.num_frames,
+        sampling="middle",
+        transform=build_eval_transform(m.img_size, mode="squash"),
+        cache=True,
+        workers=recipe.data.workers,
+        limit=limit,
+    )
+    metrics = evaluate_video_text(
+        model, test_ds, caption_fields=("captions", "captions_heldout"), class_prompts=synth_class_prompts()
+    )
+    return metrics, len(test_ds)
 
 
 def _optimizer(model: InternVideo2Stage2, recipe: VideoTextRecipe) -> torch.optim.Optimizer:
@@ -406,25 +426,14 @@ def run_video_text(recipe: VideoTextRecipe, resume: bool = True, eval_limit: int
         run_config=recipe,
     )
     trainer.fit(resume=resume)
-    test_ds = VideoTextDataset(
-        manifests["test"],
-        num_frames=m.num_frames,
-        sampling="middle",
-        transform=transform,
-        cache=True,
-        workers=recipe.data.workers,
-        limit=eval_limit,
-    )
-    metrics = evaluate_video_text(
-        model, test_ds, caption_fields=("captions", "captions_heldout"), class_prompts=synth_class_prompts()
-    )
+    metrics, _ = evaluate_test_split(model, recipe, limit=eval_limit)
     out = Path(recipe.train.out_dir)
     if _is_main():
         from ..models.hub import save_pretrained
 
         save_pretrained(model, out / "final", model_name="internvideo2_tiny_synth")
         (out / "eval.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        logger.info("test metrics: %s", {k: v for k, v in metrics.items() if not k.startswith("_")})
+        logger.info("test metrics: %s", metrics)
     return model, metrics
 
 
@@ -432,28 +441,6 @@ def _is_main() -> bool:
     from .distributed import get_rank
 
     return get_rank() == 0
-
-
-__all__ = [
-    "Stage2Task",
-    "SynthWorldData",
-    "TinySynthModelConfig",
-    "VideoTextRecipe",
-    "build_tiny_synth_model",
-    "ensure_synth_world",
-    "evaluate_video_text",
-    "internvideo2_tiny_synth",
-    "mask_tokens",
-    "mlm_loss",
-    "run_video_text",
-    "synth_class_prompts",
-    "vtm_loss",
-]
-
-
-VIDEO_TEXT_RECIPES: dict[str, Callable[[], VideoTextRecipe]] = {
-    "internvideo2_tiny_synth": internvideo2_tiny_synth
-}
 
 
 def package_default_model(
@@ -468,8 +455,6 @@ def package_default_model(
     package on load); the *packaged* copy is evaluated on the recipe's test split, and those numbers go
     into ``MODEL_CARD.md``.
     """
-    from ..data.datasets import VideoTextDataset
-    from ..data.transforms import build_eval_transform
     from ..models.default import WEIGHTS_DIR
     from ..models.hub import from_pretrained, save_pretrained
 
@@ -484,21 +469,8 @@ def package_default_model(
         external={"text_encoder.bert.embeddings.": "minilm"},
         recipe="internvideo.train.video_text.internvideo2_tiny_synth",
     )
-    model = from_pretrained(dest).eval()
-    m = recipe.model
-    manifests = ensure_synth_world(recipe.data)
-    test_ds = VideoTextDataset(
-        manifests["test"],
-        num_frames=m.num_frames,
-        sampling="middle",
-        transform=build_eval_transform(m.img_size, mode="squash"),
-        cache=True,
-        workers=recipe.data.workers,
-    )
-    metrics = evaluate_video_text(
-        model, test_ds, caption_fields=("captions", "captions_heldout"), class_prompts=synth_class_prompts()
-    )
-    (dest / "MODEL_CARD.md").write_text(_model_card(recipe, metrics, len(test_ds), train_seconds))
+    metrics, n_test = evaluate_test_split(from_pretrained(dest).eval(), recipe)
+    (dest / "MODEL_CARD.md").write_text(_model_card(recipe, metrics, n_test, train_seconds))
     return metrics
 
 
@@ -554,3 +526,21 @@ top-1 {m["zeroshot/top1"]:.1f} %, direction-pair classes {m["zeroshot/direction_
 Trained only on generated scenes; it does not transfer to real footage. Use the released InternVideo2
 checkpoints (`internvideo models --pretrained`) for real video.
 """
+
+
+__all__ = [
+    "Stage2Task",
+    "SynthWorldData",
+    "TinySynthModelConfig",
+    "VideoTextRecipe",
+    "build_tiny_synth_model",
+    "ensure_synth_world",
+    "evaluate_test_split",
+    "evaluate_video_text",
+    "internvideo2_tiny_synth",
+    "mask_tokens",
+    "mlm_loss",
+    "run_video_text",
+    "synth_class_prompts",
+    "vtm_loss",
+]
