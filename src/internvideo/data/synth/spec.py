@@ -549,6 +549,24 @@ def action_for_index(cfg: WorldConfig, index: int) -> str:
     return cfg.actions[index % len(cfg.actions)]
 
 
+def _initial_state(rng: np.random.Generator, n: int, r: float, h: int, w: int, colour: str) -> _State:
+    """An ``n``-frame state at a random position inside the frame, random angle, fully opaque.
+
+    The draw order (x, y, angle, colour jitter) is part of the world's determinism; keep it.
+    """
+    xlo, xhi, ylo, yhi = _box(r, h, w)
+    return _State(
+        n,
+        rng.uniform(xlo, xhi),
+        rng.uniform(ylo, yhi),
+        r,
+        rng.uniform(0, 2 * math.pi),
+        1.0,
+        colour,
+        _rgb(rng, colour),
+    )
+
+
 def sample_clip_spec(cfg: WorldConfig, split: str, index: int) -> ClipSpec:
     """Sample the spec of short clip ``index`` of ``split`` (deterministic in (seed, split, index)).
 
@@ -566,17 +584,7 @@ def sample_clip_spec(cfg: WorldConfig, split: str, index: int) -> ClipSpec:
     r_hi = 0.2 if action.startswith("rotates") else 0.15
     r_lo = 0.12 if action.startswith("rotates") else RADIUS_RANGE[0]
     r = rng.uniform(r_lo * s, r_hi * s)
-    xlo, xhi, ylo, yhi = _box(r, h, w)
-    st = _State(
-        n,
-        rng.uniform(xlo, xhi),
-        rng.uniform(ylo, yhi),
-        r,
-        rng.uniform(0, 2 * math.pi),
-        1.0,
-        colour,
-        _rgb(rng, colour),
-    )
+    st = _initial_state(rng, n, r, h, w, colour)
     info = _apply_action(action, rng, st, 0, n - 1, shape, cfg.colours, h, w, short=True)
     assert info is not None
     start, end = (0, n - 1)
@@ -604,17 +612,7 @@ def sample_long_spec(cfg: WorldConfig, split: str, index: int) -> ClipSpec:
     colour = cfg.colours[int(rng.integers(len(cfg.colours)))]
     background = _sample_background(rng, cfg)
     r = rng.uniform(0.09 * s, 0.13 * s)
-    xlo, xhi, ylo, yhi = _box(r, h, w)
-    st = _State(
-        n,
-        rng.uniform(xlo, xhi),
-        rng.uniform(ylo, yhi),
-        r,
-        rng.uniform(0, 2 * math.pi),
-        1.0,
-        colour,
-        _rgb(rng, colour),
-    )
+    st = _initial_state(rng, n, r, h, w, colour)
     events: list[dict[str, Any]] = []
     f = int(round(rng.uniform(1.0, 2.5) * fps))
     while True:
