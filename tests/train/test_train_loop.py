@@ -166,3 +166,36 @@ def test_epochs_give_total_steps(tmp_path: Path) -> None:
     assert trainer.steps_per_epoch == 2 and trainer.total_steps == 4
     assert trainer.fit().step == 4
     assert [r["epoch"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [0, 0, 1, 1]
+
+
+class _EpochRecordingBlobs(BlobsDataset):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+
+def test_trainer_tells_the_dataset_its_epoch(tmp_path: Path) -> None:
+    """Datasets that seed augmentation by epoch (VideoTextDataset) must see each new epoch."""
+    cfg = _cfg(tmp_path, steps=None, epochs=3, batch_size=4)
+    data = _EpochRecordingBlobs(n=8)
+    Trainer(_model(), ClassificationTask(), data, cfg).fit()
+    assert data.epochs == [0, 1, 2]
+
+
+def test_video_text_dataset_draws_differ_across_epochs(tmp_path: Path) -> None:
+    from internvideo.data.datasets import VideoTextDataset
+    from internvideo.data.synth import generate_world
+
+    manifests = generate_world(tmp_path / "w", num_clips={"train": 2}, size=56, workers=1, progress=False)
+    ds = VideoTextDataset(manifests["train"], num_frames=4, sampling="rand", seed=0)
+    first = [(ds[i]["video"].clone(), ds[i]["caption"]) for i in range(2)]
+    again = [(ds[i]["video"], ds[i]["caption"]) for i in range(2)]
+    assert all(
+        torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(first, again)
+    )  # same epoch: same draw
+    ds.set_epoch(1)
+    later = [(ds[i]["video"], ds[i]["caption"]) for i in range(2)]
+    assert any(not torch.equal(a[0], b[0]) or a[1] != b[1] for a, b in zip(first, later))

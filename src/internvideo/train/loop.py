@@ -175,6 +175,8 @@ class Trainer:
 
     def _micro_batches(self, epoch: int, start_micro: int) -> Iterator[Any]:
         self.sampler.set_epoch(epoch, start=start_micro * self.config.batch_size)
+        if hasattr(self.train_data, "set_epoch"):  # datasets whose augmentation depends on the epoch
+            self.train_data.set_epoch(epoch)
         loader = self._loader(
             self.train_data, self.sampler, self.config.drop_last, self.config.seed * 1_000_003 + epoch
         )
