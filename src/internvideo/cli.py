@@ -200,6 +200,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(media_dir=args.media, out_dir=Path(args.out))
 
 
+# ---------------------------------------------------------------------------------------------- delegated
+# Commands implemented next to their feature: "module:function", the function takes (argv, prog) -> exit code.
+DELEGATED_COMMANDS: dict[str, tuple[str, str]] = {
+    "index": ("internvideo.index.cli:index_main", "embed a video collection into a searchable index"),
+    "search": ("internvideo.index.cli:search_main", "natural-language search of an index"),
+    "similar": ("internvideo.index.cli:similar_main", "videos of an index nearest to a video"),
+    "classify": ("internvideo.index.cli:classify_main", "zero-shot labels for videos"),
+    "embed": ("internvideo.index.cli:embed_main", "one embedding per video (or per window)"),
+    "extract-features": (
+        "internvideo.index.cli:extract_features_main",
+        "encoder features per window for downstream heads",
+    ),
+    "curate": ("internvideo.curation.cli:main", "raw videos -> clips -> captions -> scores -> shards"),
+}
+
+
+def _run_delegated(command: str, argv: list[str]) -> int:
+    import importlib
+
+    target = DELEGATED_COMMANDS[command][0]
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)(argv, prog=f"internvideo {command}")
+
+
 # ---------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="internvideo", description="InternVideo2 video foundation models.")
@@ -244,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="run a training recipe: internvideo train RECIPE [key=value ...]", add_help=False
     )
 
+    for name, (_, help_text) in DELEGATED_COMMANDS.items():
+        sub.add_parser(name, help=f"{help_text} (see 'internvideo {name} -h')", add_help=False)
+
     s = sub.add_parser("eval", help="retrieval (and zero-shot, on the synthetic world) metrics of a model")
     s.add_argument("manifest", help="JSONL manifest with video + caption(s)")
     s.add_argument("--model", required=True, help="registered name (with .tag) or save_pretrained folder")
@@ -266,9 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth, "train": cmd_train}
     for i, a in enumerate(argv):
         if not a.startswith("-"):
+            _setup_logging(argv[:i].count("-v") + argv[:i].count("--verbose"))
             if a in delegated:
-                _setup_logging(argv[:i].count("-v") + argv[:i].count("--verbose"))
                 return _guard(functools.partial(delegated[a], argv[i + 1 :]))
+            if a in DELEGATED_COMMANDS:
+                return _guard(functools.partial(_run_delegated, a, argv[i + 1 :]))
             break
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
