@@ -18,8 +18,20 @@ from internvideo.eval.retrieval import (
     retrieval_ranks,
     video_text_retrieval_metrics,
 )
+from internvideo.eval.zeroshot import (
+    VIDEO_TEMPLATES,
+    class_prompts,
+    zero_shot_classify,
+    zero_shot_logits,
+    zero_shot_weights,
+)
 
 __all__ = [
+    "VIDEO_TEMPLATES",
+    "class_prompts",
+    "zero_shot_classify",
+    "zero_shot_logits",
+    "zero_shot_weights",
     "classification_metrics",
     "confusion_matrix",
     "dual_softmax",

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..eval.retrieval import retrieval_metrics
+from ..eval.zeroshot import zero_shot_logits, zero_shot_weights
 from ..models.default import TinySynthModelConfig, build_tiny_synth_model
 from ..models.multimodal import InternVideo2Stage2
 from .config import OptimConfig, ScheduleConfig, TrainConfig
@@ -206,8 +207,8 @@ def evaluate_video_text(
         metrics[f"{fld}/chance_r1"] = chance_r1
     if class_prompts:
         classes = sorted(class_prompts)
-        emb = torch.stack([F.normalize(model.encode_text(class_prompts[c]).mean(0), dim=-1) for c in classes])
-        pred = torch.tensor(classes)[(v @ emb.t()).argmax(1).cpu()]
+        weights = zero_shot_weights(model, [class_prompts[c] for c in classes])
+        pred = torch.tensor(classes)[zero_shot_logits(model, v, weights).argmax(1).cpu()]
         labels = torch.tensor([r["label"] for r in rows])
         metrics["zeroshot/top1"] = 100.0 * (pred == labels).float().mean().item()
         from ..data.synth.world import CLASS_INDEX, DIRECTION_PAIRS
