@@ -187,5 +187,65 @@ def collate_video_text(
     return collate
 
 
+class GroupedDataset(Dataset):
+    """Items are groups of ``group_size`` clips that share ``key`` (e.g. the same object), for hard negatives.
+
+    Item ``i`` of an epoch takes clip ``perm[i]`` as anchor and adds ``group_size - 1`` other clips with
+    the anchor's key, preferring clips whose ``distinct`` value (e.g. the action label) differs from
+    those already chosen — so a contrastive batch must separate them by that value alone. Deterministic
+    in ``(seed, epoch, i)``; ``len`` is ``len(dataset) // group_size`` groups per epoch. Collate with
+    :func:`flatten_groups`.
+    """
+
+    def __init__(
+        self,
+        dataset: VideoTextDataset,
+        group_size: int,
+        key: Callable[[dict[str, Any]], Any],
+        distinct: Callable[[dict[str, Any]], Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        if group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
+        self.dataset, self.group_size, self.seed, self.epoch = dataset, group_size, seed, 0
+        self.keys = [key(r) for r in dataset.rows]
+        self.distinct = [distinct(r) if distinct else i for i, r in enumerate(dataset.rows)]
+        self.members: dict[Any, list[int]] = {}
+        for i, k in enumerate(self.keys):
+            self.members.setdefault(k, []).append(i)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.group_size
+
+    def indices(self, index: int) -> list[int]:
+        """Dataset indices of group ``index`` in the current epoch."""
+        perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))
+        anchor = int(perm[index])
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        others = [j for j in self.members[self.keys[anchor]] if j != anchor]
+        rng.shuffle(others)
+        chosen, seen = [anchor], {self.distinct[anchor]}
+        for j in others:  # first pass: new distinct values only; second pass: fill up
+            if len(chosen) < self.group_size and self.distinct[j] not in seen:
+                chosen.append(j)
+                seen.add(self.distinct[j])
+        chosen += [j for j in others if j not in chosen][: self.group_size - len(chosen)]
+        return chosen
+
+    def __getitem__(self, index: int) -> list[dict[str, Any]]:
+        return [self.dataset[j] for j in self.indices(index)]
+
+
+def flatten_groups(
+    collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
+) -> Callable[[list[list[dict[str, Any]]]], dict[str, torch.Tensor]]:
+    """Wrap a collate function so that it takes a list of groups (from :class:`GroupedDataset`)."""
+    return lambda groups: collate([item for group in groups for item in group])
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))

