@@ -197,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(media_dir=args.media, out_dir=Path(args.out))
+    return run_demo(media_dir=args.media, out_dir=Path(args.out), model=args.model)
 
 
 # ---------------------------------------------------------------------------------------------- delegated
@@ -278,11 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("demo", help="the quick tour on the bundled defaults")
+    s = sub.add_parser("demo", help="index, search and classify a small collection with the default model")
     s.add_argument(
         "--media", default=None, help="folder of real videos to include (default: ../shared/media if present)"
     )
     s.add_argument("--out", default="demo_out", help="working folder")
+    s.add_argument("--model", default=None, help="model to run the demo with (default: the embedded default)")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -1,0 +1,418 @@
+"""Queries over an index and the per-video jobs: search, similar, classify, embed, extract-features."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._io import atomic_write, atomic_write_text
+from ..errors import ConfigError
+from .build import video_encoder
+from .model import is_video_text_model, load_model, preprocessing_for
+from .pipeline import FileResult, FrameWindowPlan, SegmentPlan, encode_files
+from .search import VectorSearch
+from .store import VideoIndex, VideoIndexError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Result",
+    "classify_videos",
+    "embed_videos",
+    "extract_features",
+    "model_for_index",
+    "search_text",
+    "similar_videos",
+]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A ranked search result."""
+
+    rank: int
+    score: float
+    id: str
+    path: str
+    kind: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "id": self.id,
+            "path": self.path,
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+        }
+
+
+def model_for_index(
+    index: VideoIndex, model: str | nn.Module | None = None, device: str | None = None
+) -> nn.Module:
+    """The index's model (by the name in its header unless given), checked against its fingerprint."""
+    if model is None or isinstance(model, str | os.PathLike):
+        model = load_model(model or index.model_name, device=device)
+    fp = getattr(model, "fingerprint", None)
+    if fp is None:
+        from .model import model_fingerprint
+
+        fp = model.fingerprint = model_fingerprint(model)  # type: ignore[assignment]
+    if fp != index.fingerprint:
+        raise VideoIndexError(
+            f"{index.root} was built with model {index.model_name} [{index.fingerprint}], but the model given "
+            f"has fingerprint {fp}; its embeddings are not comparable. Pass --model with the index's model."
+        )
+    return model
+
+
+def _rows_for(index: VideoIndex, kind: str) -> np.ndarray | None:
+    if kind == "all":
+        return None
+    if kind not in ("video", "segment"):
+        raise ConfigError(f"--kind must be video, segment or all, got {kind!r}")
+    return np.array([i for i, it in enumerate(index.items) if it["kind"] == kind], dtype=np.int64)
+
+
+def _results(index: VideoIndex, hits) -> list[Result]:
+    out = []
+    for rank, h in enumerate(hits, 1):
+        it = index.items[h.row]
+        out.append(
+            Result(rank, h.score, it["id"], it["path"], it["kind"], float(it["start"]), float(it["end"]))
+        )
+    return out
+
+
+@torch.inference_mode()
+def search_text(
+    index: VideoIndex,
+    model: nn.Module,
+    queries: Sequence[str],
+    k: int = 10,
+    kind: str = "all",
+    backend: str = "auto",
+) -> list[list[Result]]:
+    """Ranked items of ``index`` for each natural-language query (cosine of the joint embeddings)."""
+    if not is_video_text_model(model):
+        raise ConfigError(f"{type(model).__name__} has no text tower; text search needs a video-text model")
+    if not queries or any(not q.strip() for q in queries):
+        raise ConfigError("every query must be a non-empty text")
+    q = model.encode_text(list(queries), normalize=True).float().cpu().numpy()
+    search = VectorSearch(index.vectors, backend)
+    return [_results(index, hits) for hits in search.search(q, k, allowed=_rows_for(index, kind))]
+
+
+def similar_videos(
+    index: VideoIndex,
+    video: str | os.PathLike[str],
+    k: int = 10,
+    model: nn.Module | str | None = None,
+    kind: str = "video",
+    backend: str = "auto",
+    workers: int | None = 0,
+) -> list[Result]:
+    """Items nearest to ``video`` (an indexed path uses its stored vector; any other file is embedded).
+
+    Items of the query video itself are left out.
+    """
+    path = Path(video).expanduser()
+    key = str(path.resolve()) if path.exists() else str(video)
+    rows = index.rows_of(key, kind="video")
+    if rows:
+        query = np.asarray(index.vectors[rows[0]], dtype=np.float32)[None]
+    else:
+        if not path.exists():
+            raise ConfigError(f"{video}: no such file, and it is not in the index")
+        model = model_for_index(index, model)
+        query = _embed_whole(model, [path], workers)[0]
+    allowed = _rows_for(index, kind)
+    if allowed is None:
+        allowed = np.arange(len(index))
+    allowed = np.array([r for r in allowed if index.items[r]["path"] != key], dtype=np.int64)
+    hits = VectorSearch(index.vectors, backend).search(query, k, allowed=allowed)[0]
+    return _results(index, hits)
+
+
+def _raise_failed(res: FileResult) -> None:
+    from ..errors import VideoReadError
+
+    raise VideoReadError(res.path, res.reason, res.detail)
+
+
+def _embed_whole(model: nn.Module, files: Sequence[Path], workers: int | None) -> np.ndarray:
+    pre = preprocessing_for(model)
+    device = next(model.parameters()).device
+    out = {}
+    for res in encode_files(
+        files,
+        SegmentPlan(pre.num_frames, pre.sampling),
+        pre.transform(),
+        video_encoder(model),
+        16,
+        workers,
+        device,
+    ):
+        if not res.ok:
+            _raise_failed(res)
+        out[res.index] = res.vectors
+    return np.concatenate([out[i] for i in range(len(files))])
+
+
+def parse_labels(text: str) -> list[str]:
+    """Class names from ``a,b,c`` or ``@file`` (one name per line)."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ConfigError(f"--labels {text}: no such file")
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        names = [n.strip() for n in text.split(",")]
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("--labels lists no class names")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--labels lists a class twice: {names}")
+    return names
+
+
+@torch.inference_mode()
+def classify_videos(
+    model: nn.Module,
+    videos: Sequence[str | os.PathLike[str]],
+    labels: Sequence[str] | None = None,
+    prompts: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 16,
+    workers: int | None = 0,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Class probabilities for each video: zero-shot over ``labels`` for video–text models (prompt
+    ensembling over ``prompts`` per class, or the default templates), or the head of a fine-tuned
+    classifier (``labels`` then name its classes). Unreadable videos get ``error`` instead of scores.
+    """
+    from ..eval.zeroshot import class_prompts, zero_shot_logits, zero_shot_weights
+
+    pre = preprocessing_for(model)
+    device = next(model.parameters()).device
+    if is_video_text_model(model):
+        if not labels:
+            raise ConfigError("zero-shot classification needs --labels")
+        weights = zero_shot_weights(model, list(prompts) if prompts else class_prompts(list(labels)))
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return zero_shot_logits(model, model.encode_video(x), weights).softmax(-1)
+
+    else:
+        num_classes = int(getattr(model.cfg, "num_classes", 0))  # type: ignore[union-attr]
+        if num_classes <= 0:
+            raise ConfigError(
+                f"{type(model).__name__} has no classifier head and no text tower; pass a video-text model "
+                "(zero-shot) or a fine-tuned classifier"
+            )
+        if labels and len(labels) != num_classes:
+            raise ConfigError(f"--labels names {len(labels)} classes but the classifier has {num_classes}")
+        labels = list(labels) if labels else [f"class_{i}" for i in range(num_classes)]
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return model(x).float().softmax(-1)
+
+    files = [Path(v) for v in videos]
+    rows: dict[int, dict[str, Any]] = {}
+    plan = SegmentPlan(pre.num_frames, pre.sampling)
+    for res in encode_files(
+        files, plan, pre.transform(), encode, batch_size, workers, device, progress and "classifying"
+    ):
+        if not res.ok:
+            rows[res.index] = {
+                "path": str(res.path),
+                "error": f"{res.reason}: {res.detail}" if res.detail else res.reason,
+            }
+            continue
+        probs = res.vectors[0]
+        order = np.argsort(-probs, kind="stable")
+        rows[res.index] = {
+            "path": str(res.path),
+            "label": labels[order[0]],
+            "score": float(probs[order[0]]),
+            "scores": {labels[i]: float(probs[i]) for i in order},
+        }
+    return [rows[i] for i in range(len(files))]
+
+
+def _output_names(files: Sequence[Path]) -> list[str]:
+    """File stems, made unique (``name``, ``name-2``, ...) in input order."""
+    seen: dict[str, int] = {}
+    names = []
+    for f in files:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f.stem) or "video"
+        n = seen.get(stem, 0) + 1
+        seen[stem] = n
+        names.append(stem if n == 1 else f"{stem}-{n}")
+    return names
+
+
+def _save_array(path: Path, array: np.ndarray, fmt: str) -> None:
+    if fmt == "npy":
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, array, allow_pickle=False)
+    else:
+        from safetensors.numpy import save_file
+
+        def write(tmp: str) -> None:
+            save_file({"features": np.ascontiguousarray(array)}, tmp)
+
+    atomic_write(path, write)
+
+
+def _write_outputs(
+    results: dict[int, FileResult],
+    files: Sequence[Path],
+    out: Path,
+    fmt: str,
+    extra: dict[str, Any],
+) -> list[dict[str, Any]]:
+    if fmt not in ("npy", "safetensors"):
+        raise ConfigError(f"--format must be npy or safetensors, got {fmt!r}")
+    names = _output_names(files)
+    manifest = []
+    for i, f in enumerate(files):
+        res = results[i]
+        if not res.ok:
+            manifest.append({"video": str(f), "error": res.reason, "detail": res.detail})
+            continue
+        assert res.vectors is not None and res.meta is not None
+        name = f"{names[i]}.{fmt}"
+        _save_array(out / name, res.vectors, fmt)
+        manifest.append(
+            {
+                "video": str(f),
+                "file": name,
+                "shape": list(res.vectors.shape),
+                **res.meta.to_dict(),
+                **extra,
+                "kinds": [c.kind for c in res.clips],
+                "starts": [round(c.start, 6) for c in res.clips],
+                "ends": [round(c.end, 6) for c in res.clips],
+            }
+        )
+    atomic_write_text(out / "manifest.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))
+    return manifest
+
+
+def embed_videos(
+    model: nn.Module,
+    videos: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    window: float = 0.0,
+    stride: float = 0.0,
+    fmt: str = "npy",
+    batch_size: int = 16,
+    workers: int | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Write one ``(n, D)`` array per video into ``out`` plus ``manifest.jsonl``.
+
+    Row 0 is the whole video; with ``window > 0`` the next rows are the windows (seconds) of videos
+    longer than one window. The manifest names each row's kind, start and end.
+    """
+    pre = preprocessing_for(model)
+    files = [Path(v) for v in videos]
+    device = next(model.parameters()).device
+    plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride)
+    results = {
+        r.index: r
+        for r in encode_files(
+            files,
+            plan,
+            pre.transform(),
+            video_encoder(model),
+            batch_size,
+            workers,
+            device,
+            progress and "embedding",
+        )
+    }
+    extra = {
+        "model": str(getattr(model, "index_model_name", type(model).__name__)),
+        "fingerprint": getattr(model, "fingerprint", ""),
+        "preprocessing": pre.to_dict(),
+        "window": window,
+        "stride": stride,
+        "normalized": True,
+    }
+    return _write_outputs(results, files, Path(out), fmt, extra)
+
+
+def _feature_fn(model: nn.Module, layer: str):
+    enc = model.vision_encoder if hasattr(model, "vision_encoder") else model
+    if layer == "pooled":
+        return lambda x: enc.forward_pooled(x), int(enc.cfg.clip_embed_dim)
+    try:
+        block = int(layer)
+    except ValueError:
+        raise ConfigError(f"--layer must be 'pooled' or a block number, got {layer!r}") from None
+    depth = int(enc.cfg.depth)
+    if not -depth <= block < depth:
+        raise ConfigError(f"--layer {block}: the encoder has blocks 0..{depth - 1} (or -1..-{depth})")
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        _, hidden = enc.forward_intermediates(x, indices=[block], stop_early=True)
+        return hidden[0].mean(dim=1)  # mean over the block's tokens
+
+    return fn, int(enc.cfg.embed_dim)
+
+
+def extract_features(
+    model: nn.Module,
+    videos: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    window: int = 16,
+    stride: int = 4,
+    layer: str = "pooled",
+    fmt: str = "npy",
+    batch_size: int = 16,
+    workers: int | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Temporal-localisation features: per video an array ``(num_windows, D)``, row ``j`` from frames
+    ``[j * stride, j * stride + window)`` (the last window padded with the last frame), plus a manifest.
+
+    ``layer`` is ``pooled`` (the attention-pooled clip feature) or a block index (mean of its tokens).
+    """
+    pre = preprocessing_for(model)
+    files = [Path(v) for v in videos]
+    device = next(model.parameters()).device
+    fn, dim = _feature_fn(model, layer)
+    plan = FrameWindowPlan(pre.num_frames, window=window, stride=stride)
+    results = {
+        r.index: r
+        for r in encode_files(
+            files, plan, pre.transform(), fn, batch_size, workers, device, progress and "features"
+        )
+    }
+    extra = {
+        "model": str(getattr(model, "index_model_name", type(model).__name__)),
+        "fingerprint": getattr(model, "fingerprint", ""),
+        "preprocessing": pre.to_dict(),
+        "layer": layer,
+        "dim": dim,
+        "window_frames": window,
+        "stride_frames": stride,
+        "protocol": "feature j covers frames [j*stride, j*stride+window); the last window repeats the last frame",
+    }
+    return _write_outputs(results, files, Path(out), fmt, extra)

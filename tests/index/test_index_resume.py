@@ -1,0 +1,101 @@
+"""A real crash: SIGKILL ``internvideo index`` mid-run, re-run, and compare with an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from internvideo.data.synth import generate_world
+from internvideo.index import VideoIndex, build_index
+from internvideo.index.cli import index_main
+
+
+def _leftovers(root: Path) -> list[str]:
+    return [
+        str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp") or p.name == ".parts"
+    ]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(model, model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "videos"
+    generate_world(src, num_clips={"test": 40}, size=64, fps=8.0, num_frames=16, workers=1, progress=False)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    cmd = [
+        sys.executable,
+        "-m",
+        "internvideo",
+        "index",
+        str(src),
+        "--out",
+        str(killed),
+        "--model",
+        str(model_dir),
+    ]
+    cmd += ["--batch-size", "1", "--workers", "1", "--no-progress", "--window", "0"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parts = killed / ".parts"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if parts.is_dir() and len(list(parts.glob("part-*.npz"))) >= 3:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    committed = len(list(parts.glob("part-*.npz")))
+    assert committed >= 3 and not (killed / "index.json").exists()
+    # what a kill in the middle of a write leaves: a temporary file beside its final name
+    (parts / ".part-999999.npz.abcd.tmp").write_bytes(b"half a part")
+
+    assert (
+        index_main([str(src), "--out", str(killed), "--model", str(model_dir), "--window", "0", "--json"])
+        == 0
+    )
+    build_index([src], clean, model, window=0.0, workers=1)
+
+    a, b = VideoIndex.open(killed), VideoIndex.open(clean)
+    assert [it["id"] for it in a.items] == [it["id"] for it in b.items] and len(a) == 40
+    np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
+    assert a.header["count"] == b.header["count"] and a.header["model"] == b.header["model"]
+    assert _leftovers(killed) == [] and _leftovers(clean) == []
+    assert sorted(os.listdir(killed)) == [
+        "failed-000001.jsonl",
+        "index.json",
+        "items-000001.jsonl",
+        "vectors-000001.npy",
+    ]
+
+
+def test_resume_report_counts_taken_over_files(model, tmp_path: Path, world) -> None:
+    """Parts left by an interrupted run are taken over, not embedded again."""
+    from internvideo.index.build import _to_record, index_settings
+    from internvideo.index.model import preprocessing_for
+    from internvideo.index.pipeline import SegmentPlan, encode_files
+    from internvideo.index.store import IndexWriter
+
+    src = world["test"].parent / "videos" / "test"
+    files = sorted(src.glob("*.mp4"))
+    out = tmp_path / "idx"
+    pre = preprocessing_for(model)
+    settings = index_settings(model, pre, 0.0, 0.0)
+    with IndexWriter(out, settings) as w:  # an "interrupted run" that committed three files
+        res = list(
+            encode_files(files[:3], SegmentPlan(8), pre.transform(), lambda x: model.encode_video(x), 4, 0)
+        )
+        w.commit([_to_record(r, r.path.stat(), 32) for r in res], 32)
+    report = build_index([src], out, model, workers=0)
+    assert (report.resumed, report.embedded, report.unchanged) == (3, 7, 0)
+    assert len(VideoIndex.open(out)) == 10 and not (out / ".parts").exists()
