@@ -145,3 +145,16 @@ def test_one_writer_at_a_time(model, tmp_path: Path) -> None:
             IndexWriter(tmp_path / "idx", settings).open()
     with IndexWriter(tmp_path / "idx", settings):  # released
         pass
+
+
+def test_whole_video_vector_is_the_normalised_mean_of_its_segments() -> None:
+    import numpy as np
+
+    from internvideo.index.build import whole_from_segments
+
+    v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32)  # video, segment, segment
+    out = whole_from_segments(["video", "segment", "segment"], v)
+    mean = np.array([0.3, 0.9]) / np.linalg.norm([0.3, 0.9])
+    np.testing.assert_allclose(out[0], mean, atol=1e-6)
+    np.testing.assert_array_equal(out[1:], v[1:])
+    assert np.array_equal(whole_from_segments(["video"], v[:1]), v[:1])  # no segments: unchanged

@@ -244,7 +244,23 @@ def _to_record(res: FileResult, st: os.stat_result, dim: int) -> tuple[FileRecor
     assert res.meta is not None and res.vectors is not None
     rec.meta = res.meta.to_dict()
     rec.clips = [{"kind": c.kind, "start": c.start, "end": c.end} for c in res.clips]
-    return rec, res.vectors
+    return rec, whole_from_segments([c.kind for c in res.clips], res.vectors)
+
+
+def whole_from_segments(kinds: list[str], vectors: np.ndarray) -> np.ndarray:
+    """A video with segments gets, as its whole-video vector, the normalised mean of its segment vectors.
+
+    A few frames spread over a long video are far from what a clip model was trained on and give a
+    vague vector that outranks real matches for many queries; the mean of the in-distribution segment
+    embeddings describes the whole video better. Videos without segments keep their own vector.
+    """
+    seg = [i for i, k in enumerate(kinds) if k == "segment"]
+    if not seg or "video" not in kinds:
+        return vectors
+    out = vectors.copy()
+    mean = vectors[seg].astype(np.float64).mean(0)
+    out[kinds.index("video")] = (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
+    return out
 
 
 __all__ += ["VideoIndexError", "index_settings"]

@@ -192,5 +192,23 @@ def _register() -> None:
             ),
         )
 
+    # ---- the embedded default (weights inside this package) ------------------------------------
+    add_pretrained(
+        "internvideo2_tiny_synth",
+        "synth",
+        PretrainedCfg(
+            hub_id="embedded",
+            filename="internvideo2_tiny_synth",
+            format="embedded",
+            num_frames=8,
+            img_size=112,
+            sampling="middle",
+            resize="squash",
+            test_views=(1, 1),
+            license="apache-2.0 (text tower: all-MiniLM-L6-v2, MIT)",
+            description="default video-text model trained on the synthetic world (see its MODEL_CARD.md)",
+        ),
+    )
+
 
 _register()
