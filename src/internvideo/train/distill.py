@@ -75,19 +75,8 @@ def distill_published(size: Literal["small", "base", "large"] = "base") -> Stage
     s = _SIZES[size]
     batch = int(s["batch"])
     return Stage1Recipe(
-        encoder=EncoderSpec(
-            embed_dim=int(s["embed_dim"]),
-            depth=int(s["depth"]),
-            num_heads=int(s["num_heads"]),
-            img_size=224,
-            patch_size=14,
-            num_frames=8,
-            tubelet_size=1,
-            attn_pool_num_heads=16,
-            clip_embed_dim=768,
-            drop_path_rate=0.05,
-            init_values=1e-5,
-            init_scale=0.001,
+        encoder=EncoderSpec.published(
+            int(s["embed_dim"]), int(s["depth"]), int(s["num_heads"]), drop_path_rate=0.05
         ),
         data=ClipData(train="data/kmash/train.csv", test="", cache=False, workers=8, synth_train_clips=0),
         clip_teacher=TeacherConfig(

@@ -264,20 +264,7 @@ def finetune_published_b14_k400() -> FinetuneRecipe:
     lr 2e-5 x 1024/256, layer decay 0.75, drop path 0.1, 5 epochs (1 warm-up), mixup 0.8 / cutmix 1.0,
     label smoothing 0.1, RandAugment m7-n4, random erasing 0.25, 4 clips x 3 crops at test."""
     return FinetuneRecipe(
-        encoder=EncoderSpec(
-            embed_dim=768,
-            depth=12,
-            num_heads=12,
-            img_size=224,
-            patch_size=14,
-            num_frames=8,
-            tubelet_size=1,
-            attn_pool_num_heads=16,
-            clip_embed_dim=768,
-            drop_path_rate=0.1,
-            init_values=1e-5,
-            init_scale=0.001,
-        ),
+        encoder=EncoderSpec.published(768, 12, 12, drop_path_rate=0.1),
         init="runs/distill_b14/encoder",
         num_classes=400,
         data=ClipData(

@@ -99,6 +99,28 @@ class EncoderSpec:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return VisionConfig(gelu="none", **fields).replace(**extra)
 
+    @classmethod
+    def published(
+        cls, embed_dim: int, depth: int, num_heads: int, drop_path_rate: float, mlp_ratio: float = 4.0
+    ) -> EncoderSpec:
+        """The released recipes' geometry: 8 frames at 224 px, patch 14, tubelet 1, 16 pooling heads, 768-d
+        clip feature, LayerScale 1e-5 and head scale 0.001."""
+        return cls(
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            img_size=224,
+            patch_size=14,
+            num_frames=8,
+            tubelet_size=1,
+            attn_pool_num_heads=16,
+            clip_embed_dim=768,
+            drop_path_rate=drop_path_rate,
+            init_values=1e-5,
+            init_scale=0.001,
+        )
+
 
 @dataclass(frozen=True)
 class TeacherConfig:
@@ -495,21 +517,7 @@ def stage1_published() -> Stage1Recipe:
     batch 4096, 300 epochs with 40 of warm-up, drop path 0.25, clip 3.0, bf16.
     """
     return Stage1Recipe(
-        encoder=EncoderSpec(
-            embed_dim=1408,
-            depth=40,
-            num_heads=16,
-            mlp_ratio=48 / 11,
-            img_size=224,
-            patch_size=14,
-            num_frames=8,
-            tubelet_size=1,
-            attn_pool_num_heads=16,
-            clip_embed_dim=768,
-            drop_path_rate=0.25,
-            init_values=1e-5,
-            init_scale=0.001,
-        ),
+        encoder=EncoderSpec.published(1408, 40, 16, drop_path_rate=0.25, mlp_ratio=48 / 11),
         data=ClipData(train="data/kmash/train.csv", test="", cache=False, workers=8, synth_train_clips=0),
         clip_teacher=TeacherConfig("internvit_6b", "internvl_c_13b_224px.pth", layers=6, per_frame=True),
         mae_teacher=TeacherConfig("videomae_g14", "vit_g_hybrid_pt_1200e.pth", layers=4),
