@@ -15,7 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,28 @@ def _decode_all(path: str) -> tuple[str, torch.Tensor | None, str]:
             return path, r.get_frames(list(range(r.info.num_frames))), ""
     except InternVideoError as e:
         return path, None, str(e)
+
+
+def decode_all_frames(
+    paths: Sequence[str], workers: int, desc: str = "decoding"
+) -> Iterator[tuple[str, torch.Tensor | None, str]]:
+    """Every frame of every video (uint8 ``(T, C, H, W)``), in order, as ``(path, frames, "")``, or
+    ``(path, None, reason)`` for an unreadable one; ``workers > 1`` decodes in a process pool. A progress
+    bar follows the work."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(paths), desc=desc, unit="clip", leave=False) as bar:
+        if workers > 1:
+            # spawn, not fork: forking after torch / FFmpeg started their thread pools can deadlock
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for result in pool.map(_decode_all, paths, chunksize=16):
+                    bar.update()
+                    yield result
+        else:
+            for p in paths:
+                result = _decode_all(p)
+                bar.update()
+                yield result
 
 
 class VideoTextDataset(Dataset):
@@ -104,23 +126,10 @@ class VideoTextDataset(Dataset):
             self._fill_cache(workers)
 
     def _fill_cache(self, workers: int) -> None:
-        from tqdm.auto import tqdm
-
         paths = [r["video_path"] for r in self.rows]
         frames: dict[str, torch.Tensor] = {}
-        bar = tqdm(total=len(paths), desc=f"decoding {self.manifest.name}", unit="clip", leave=False)
-        if workers > 1:
-            # spawn, not fork: forking after torch / FFmpeg started their thread pools can deadlock
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = pool.map(_decode_all, paths, chunksize=16)
-                for path, t, err in results:
-                    self._store(frames, path, t, err)
-                    bar.update()
-        else:
-            for p in paths:
-                self._store(frames, *_decode_all(p))
-                bar.update()
-        bar.close()
+        for path, t, err in decode_all_frames(paths, workers, desc=f"decoding {self.manifest.name}"):
+            self._store(frames, path, t, err)
         self.rows = [r for r in self.rows if r["video_path"] in frames]
         self._frames = frames
 
@@ -210,6 +219,7 @@ class GroupedDataset(Dataset):
         self.dataset, self.group_size, self.seed, self.epoch = dataset, group_size, seed, 0
         self.keys = [key(r) for r in dataset.rows]
         self.distinct = [distinct(r) if distinct else i for i, r in enumerate(dataset.rows)]
+        self._perm: tuple[int, np.ndarray] | None = None
         self.members: dict[Any, list[int]] = {}
         for i, k in enumerate(self.keys):
             self.members.setdefault(k, []).append(i)
@@ -223,8 +233,12 @@ class GroupedDataset(Dataset):
 
     def indices(self, index: int) -> list[int]:
         """Dataset indices of group ``index`` in the current epoch."""
-        perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))
-        anchor = int(perm[index])
+        if self._perm is None or self._perm[0] != self.epoch:  # one permutation per epoch, not per item
+            self._perm = (
+                self.epoch,
+                np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset)),
+            )
+        anchor = int(self._perm[1][index])
         rng = np.random.default_rng([self.seed, self.epoch, index])
         others = [j for j in self.members[self.keys[anchor]] if j != anchor]
         rng.shuffle(others)

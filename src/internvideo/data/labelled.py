@@ -24,10 +24,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import multiprocessing
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, InternVideoError
+from .datasets import decode_all_frames
 from .sampling import sample_indices
 
 logger = logging.getLogger(__name__)
@@ -168,16 +167,6 @@ def read_labelled(path: str | Path, **kwargs: Any) -> list[LabelledRow]:
     )
 
 
-def _decode_all(path: str) -> tuple[str, torch.Tensor | None, str]:
-    from .video import VideoReader
-
-    try:
-        with VideoReader(path) as r:
-            return path, r.get_frames(list(range(r.info.num_frames))), ""
-    except InternVideoError as e:
-        return path, None, str(e)
-
-
 class LabelledVideoDataset(Dataset):
     """Labelled clips for classification training and multi-view testing.
 
@@ -233,26 +222,13 @@ class LabelledVideoDataset(Dataset):
 
     # ------------------------------------------------------------------ cache
     def _fill_cache(self, workers: int) -> None:
-        from tqdm.auto import tqdm
-
         paths = sorted({r.video_path for r in self.rows})
         frames: dict[str, torch.Tensor] = {}
-        bar = tqdm(total=len(paths), desc="decoding", unit="clip", leave=False)
-        if workers > 1:
-            # spawn, not fork: forking after torch / FFmpeg started their thread pools can deadlock
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(_decode_all, paths, chunksize=16))
-        else:
-            results = []
-            for p in paths:
-                results.append(_decode_all(p))
-                bar.update()
-        for path, t, err in results:
+        for path, t, err in decode_all_frames(paths, workers):
             if t is None:
                 self._skip(path, err)
             else:
                 frames[path] = t
-        bar.close()
         self.rows = [r for r in self.rows if r.video_path in frames]
         if not self.rows:
             raise InternVideoError(f"no readable video among {len(paths)} files; see the logged reasons")
