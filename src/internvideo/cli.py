@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .runtime import tune_malloc
+
+    tune_malloc()  # the command owns its process: keep tensor memory for reuse (see internvideo.runtime)
     argv = list(sys.argv[1:] if argv is None else argv)
     # subcommands with their own parser receive the rest of the line untouched
     delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth, "train": cmd_train}
