@@ -12,6 +12,9 @@ Prints both rates (best and median) and the ratio pipeline / model-only per roun
 round run back to back, in alternating order, so that changing machine load affects both alike); the
 target is a median ratio >= 0.85.
 
+The process is set up as the ``internvideo`` command sets up its own (:func:`internvideo.runtime.tune_malloc`),
+for both halves alike; ``--default-malloc`` leaves glibc's defaults.
+
     python benchmarks/index_throughput.py [--videos 128] [--repeats 6] [--batch-size 16] [--workers N]
 """
 
@@ -32,6 +35,7 @@ from internvideo.index import build_index, load_model, preprocessing_for, scan_v
 from internvideo.index.pipeline import SegmentPlan, VideoMeta
 from internvideo.models import create_model, save_pretrained
 from internvideo.models.default import DEFAULT_MODEL
+from internvideo.runtime import tune_malloc
 
 
 def predecode(files: list[Path], model) -> torch.Tensor:
@@ -74,7 +78,9 @@ def main() -> None:
     ap.add_argument(
         "--model", default=None, help="a save_pretrained folder (default: the default architecture)"
     )
+    ap.add_argument("--default-malloc", action="store_true", help="do not tune malloc as the CLI does")
     args = ap.parse_args()
+    tuned = False if args.default_malloc else tune_malloc()
 
     with tempfile.TemporaryDirectory(prefix="iv_index_bench_") as tmp:
         root = Path(tmp)
@@ -86,6 +92,7 @@ def main() -> None:
         model = load_model(args.model or root / "model")
         pre = preprocessing_for(model)
         print(f"load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())} ({os.cpu_count()} cores)")
+        print(f"malloc: {'tuned as by the internvideo command' if tuned else 'glibc defaults'}")
         print(
             f"{len(files)} videos, model {DEFAULT_MODEL if args.model is None else args.model} "
             f"({pre.num_frames} frames at {pre.img_size} px), batch {args.batch_size}, "

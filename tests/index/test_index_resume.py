@@ -22,6 +22,26 @@ def _leftovers(root: Path) -> list[str]:
     ]
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # fields after the command: state, ppid, ...
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_run(model, model_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "videos"
     generate_world(src, num_clips={"test": 40}, size=64, fps=8.0, num_frames=16, workers=1, progress=False)
@@ -48,8 +68,15 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(model, model_dir: Path,
                 break
             time.sleep(0.005)
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
+        children = _children(proc.pid)
+        assert children, "the run has no decode worker"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        # its decode workers notice that it is gone and exit: no orphans
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(c) for c in children):
+            time.sleep(0.05)
+        assert not [c for c in children if _alive(c)]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -51,7 +51,12 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 def _common(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("--model", default=None, help=model_help)
     p.add_argument("--batch-size", type=int, default=16, help="clips per model batch (default 16)")
-    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1, 1..4)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding processes (default: one per core when the model runs on the CPU, cores - 1 beside a GPU; 1..4)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: a GPU when present)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     g = p.add_mutually_exclusive_group()

@@ -81,6 +81,11 @@ class ClipTransform:
         self.scale = 1.0 / (255.0 * std)
         self.bias = -mean / std
 
+    def __reduce__(self):
+        # rebuilt from the settings: pickling the normalisation tensors would put each of them in a
+        # shared-memory segment of its own when sent to a worker process
+        return (ClipTransform, (self.pre,))
+
     def geometry(self, frames: torch.Tensor) -> torch.Tensor:
         """Resize (and crop) ``uint8 (T, C, H, W)`` frames to ``img_size`` as the eval transform does."""
         from ..data.transforms import center_crop, resize_short_side, squash_resize
@@ -90,12 +95,19 @@ class ClipTransform:
             return squash_resize(frames, size, "bicubic")
         return center_crop(resize_short_side(frames, size, "bilinear"), size)
 
-    def __call__(self, frames: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``uint8 (T, C, H, W)`` frames -> normalised float ``(C, T, size, size)`` (into ``out`` if given)."""
-        x = self.geometry(frames).transpose(0, 1)  # (C, T, h, w), a view
+    def normalize(self, frames: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Resized ``uint8 (..., T, C, H, W)`` frames -> normalised float ``(..., C, T, H, W)``.
+
+        Works on one clip or a batch of clips; writes into ``out`` when given.
+        """
+        x = frames.transpose(-4, -3)  # a view
         if out is None:
             out = torch.empty(x.shape, dtype=torch.float32)
         return out.copy_(x).mul_(self.scale).add_(self.bias)  # measured faster than one addcmul
+
+    def __call__(self, frames: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``uint8 (T, C, H, W)`` frames -> normalised float ``(C, T, size, size)`` (into ``out`` if given)."""
+        return self.normalize(self.geometry(frames), out)
 
 
 def is_video_text_model(model: nn.Module) -> bool:

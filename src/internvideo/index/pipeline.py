@@ -1,19 +1,39 @@
 """The decode -> embed engine shared by ``index``, ``embed``, ``extract-features``, ``similar`` and ``classify``.
 
-Worker processes (a :class:`torch.utils.data.DataLoader` over an iterable dataset) probe each video, plan
-its clips (the whole video, fixed windows in seconds, or frame windows), decode only the frames those clips
-need and apply the transform; the main process runs the model on batches of clips while the workers decode
-ahead. Results come back per file, with the reason when a file cannot be read; a bad file never stops a run.
+Decoders probe each video, plan its clips (the whole video, fixed windows in seconds, or frame windows),
+decode only the frames those clips need and resize them; the main process normalises them into model
+batches and runs the model. Results come back per file, with the reason when a file cannot be read; a bad
+file never stops a run, and neither does a decoder that crashes on one (the file is reported as
+``decoder_crashed`` and the decoder is replaced). Clips of one long video are decoded in chunks, so memory
+stays bounded whatever the video's length.
 
-Clips of one long video are decoded and sent in chunks of at most ``batch_size`` clips, so memory stays
-bounded whatever the video's length.
+Decoders are worker processes of a pool that lives as long as the program (:class:`DecodePool`): no
+start-up per call, and no copy-on-write storm -- forking a process whose heap the model keeps rewriting
+turns every page the model writes afterwards into a copy (measured: +40 % on the next model batch), which
+a pool forked once pays once. Decoded frames travel as ``uint8`` through shared-memory slots that are
+reused, not as fresh shared tensors per batch.
+
+How far the decoders run ahead depends on where the model runs (:func:`decode_strategy`):
+
+* ``"overlap"`` -- the model runs on a GPU, or leaves CPU cores free: decoders work ahead while the
+  model computes.
+* ``"alternate"`` -- the model runs on the CPU and its threads take every core. Decoding beside it does
+  not overlap for free: a decoder takes a core from one of the model's OpenMP threads, and every parallel
+  region then waits for the thread that lost its core (measured on 2 cores: each model batch took about
+  as much longer as the decoding done meanwhile). So the two take turns, each on all cores: the decoders
+  get the next batch's files only when the model waits for them.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
+import signal
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import InternVideoError, VideoReadError
 from .model import ClipTransform
@@ -30,10 +49,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Clip",
+    "DecodePool",
     "FileResult",
     "FrameWindowPlan",
     "SegmentPlan",
     "VideoMeta",
+    "decode_strategy",
     "default_workers",
     "encode_files",
 ]
@@ -89,7 +110,8 @@ class SegmentPlan:
     A video gets segments only when it is longer than one window (``window <= 0`` disables them). Windows
     start at ``0, stride, 2*stride, ...``; the last one is moved back to end with the video, so every
     segment has the full length and the tail is covered. Each clip samples ``num_frames`` frames with the
-    ``sampling`` policy inside its own frame range.
+    ``sampling`` policy inside its own frame range. With ``whole=False`` the whole-video clip (first
+    when planned) is planned only for videos that get no segments.
     """
 
     num_frames: int
@@ -101,15 +123,6 @@ class SegmentPlan:
     def __call__(self, info: VideoMeta) -> list[Clip]:
         n = info.num_frames
         clips = []
-        if self.whole or self.window <= 0:
-            clips.append(
-                Clip(
-                    "video",
-                    0.0,
-                    _frame_times(info, 0, n)[1],
-                    tuple(_sample(self.sampling, self.num_frames, n)),
-                )
-            )
         if self.window > 0 and info.duration > self.window + 1e-6:
             stride = self.stride if self.stride > 0 else self.window
             last = info.duration - self.window
@@ -122,7 +135,15 @@ class SegmentPlan:
                 b = max(a + 1, min(int(round((s + self.window) * fps)), n))
                 idx = [a + i for i in _sample(self.sampling, self.num_frames, b - a)]
                 clips.append(Clip("segment", round(s, 6), round(s + self.window, 6), tuple(idx)))
+        if self.whole or not clips:
+            frames = tuple(_sample(self.sampling, self.num_frames, n))
+            clips.insert(0, Clip("video", 0.0, whole_video_end(info), frames))
         return clips
+
+
+def whole_video_end(info: VideoMeta) -> float:
+    """Where the whole-video clip ends (seconds)."""
+    return _frame_times(info, 0, info.num_frames)[1]
 
 
 @dataclass(frozen=True)
@@ -171,103 +192,524 @@ class FileResult:
 
 @dataclass
 class _Packet:
-    """What a decode worker sends: up to one batch of transformed clips and whose they are.
+    """Decoded clips of one or more files, and whose they are.
 
     ``entries`` are ``(file index, chunk number, is last chunk, meta, clips)`` in the order of the rows
-    of ``x``; ``failures`` are ``(file index, reason, detail)``.
+    of the clips; ``failures`` are ``(file index, reason, detail)``. With a :class:`ClipTransform` the
+    rows are resized ``uint8 (N, T, C, H, W)`` frames (the main process normalises them into the model
+    batch); with another transform, whatever it returns, stacked. A pool worker that wrote its rows into
+    a shared slot sends ``x=None`` with the slot's number; ``last`` marks the final packet of a task.
     """
 
     x: torch.Tensor | None
     entries: list[tuple[int, int, bool, VideoMeta, list[Clip]]]
     failures: list[tuple[int, str, str]]
+    slot: int | None = None
+    rows: int = 0
+    last: bool = False
 
 
-class _DecodeStream(IterableDataset):
-    """Decodes files (worker ``w`` of ``n`` takes files ``w, w + n, ...``) into packets of ``batch`` clips.
+def _decode_file(path: Path, i: int, planner: Planner, chunk: int):
+    """Items for file ``i``: ``(i, k, is_last, meta, clips, frames per clip)`` per chunk of at most
+    ``chunk`` clips, or one ``(i, reason, detail)`` failure."""
+    from ..data.video import VideoReader
 
-    Packing clips of several files into one tensor in the worker means one message per model batch and
-    no concatenation in the main process.
+    try:
+        with VideoReader(path, backend="pyav", num_threads=1) as reader:
+            v = reader.info
+            meta = VideoMeta(v.duration, v.fps, v.num_frames, v.width, v.height, v.codec)
+            clips = planner(meta)
+            if not clips:
+                raise VideoReadError(path, "empty", "no clip could be planned for this video")
+            parts = [clips[s : s + chunk] for s in range(0, len(clips), chunk)]
+            for k, part in enumerate(parts):
+                wanted = sorted({f for c in part for f in c.frames})
+                frames = reader.get_frames(wanted)
+                pos = {f: j for j, f in enumerate(wanted)}
+                clips_frames = [frames[torch.tensor([pos[f] for f in c.frames])] for c in part]
+                yield i, k, k == len(parts) - 1, meta, part, clips_frames
+    except VideoReadError as e:
+        yield i, e.reason, e.detail
+    except (InternVideoError, OSError, RuntimeError, ValueError, MemoryError) as e:
+        logger.debug("decoding %s failed", path, exc_info=True)
+        yield i, "decode_failed", f"{type(e).__name__}: {e}"
+
+
+def _decode_packets(
+    items: Sequence[tuple[int, Path]],
+    planner: Planner,
+    transform,
+    limit: int,
+    buffer: Callable[[tuple[int, ...]], tuple[int | None, torch.Tensor]] | None = None,
+    on_file: Callable[[int], None] | None = None,
+) -> Iterator[_Packet]:
+    """Decode ``items`` (``(file index, path)``) into packets of at most ``limit`` clips.
+
+    Packing clips of several files into one tensor means one message per packet; a packet never holds
+    more than ``limit`` clips (when a file's next chunk does not fit, the packet is sent first). With a
+    :class:`ClipTransform`, resized frames are written straight into a ``uint8`` buffer of ``limit``
+    rows from ``buffer(row shape)`` (a shared slot and its number, or a fresh tensor and ``None``).
+    ``on_file`` is told which file is about to be decoded.
     """
+    raw = isinstance(transform, ClipTransform)
+    xs: list[torch.Tensor] = []  # clips of the packet being filled
+    entries: list[tuple[int, int, bool, VideoMeta, list[Clip]]] = []
+    failures: list[tuple[int, str, str]] = []
+    buf: torch.Tensor | None = None
+    slot: int | None = None
 
-    def __init__(self, files: Sequence[Path], planner: Planner, transform, batch: int) -> None:
-        super().__init__()
-        self.files = list(files)
-        self.planner = planner
-        self.transform = transform
-        self.batch = max(1, batch)
+    def packet() -> _Packet:
+        nonlocal xs, entries, failures, buf, slot
+        if slot is not None:
+            out = _Packet(None, entries, failures, slot=slot, rows=len(xs))
+        else:
+            x = (buf[: len(xs)] if buf is not None else torch.stack(xs)) if xs else None
+            out = _Packet(x, entries, failures, rows=len(xs))
+        xs, entries, failures, buf, slot = [], [], [], None, None
+        return out
 
-    def __iter__(self) -> Iterator[_Packet]:
-        wi = get_worker_info()
-        wid, nw = (wi.id, wi.num_workers) if wi is not None else (0, 1)
-        xs: list[torch.Tensor] = []  # transformed clips of the packet being filled
-        entries: list[tuple[int, int, bool, VideoMeta, list[Clip]]] = []
-        failures: list[tuple[int, str, str]] = []
-        batch: torch.Tensor | None = None
-        for i in range(wid, len(self.files), nw):
-            for item in self._file(i):
-                if isinstance(item[1], str):  # a failure: (index, reason, detail)
-                    failures.append(item)  # type: ignore[arg-type]
+    for i, path in items:
+        if on_file is not None:
+            on_file(i)
+        for item in _decode_file(path, i, planner, limit):
+            if isinstance(item[1], str):  # a failure: (index, reason, detail)
+                failures.append(item)  # type: ignore[arg-type]
+                continue
+            fi, k, last, meta, clips, clip_frames = item
+            if xs and len(xs) + len(clip_frames) > limit:
+                yield packet()
+            for frames in clip_frames:
+                if not raw:
+                    xs.append(transform(frames))
                     continue
-                fi, k, last, meta, clips, clip_frames = item
-                for frames in clip_frames:
-                    if not isinstance(self.transform, ClipTransform):
-                        xs.append(self.transform(frames))
-                        continue
-                    if batch is None:  # clips are written straight into the packet's batch tensor
-                        size = self.transform.pre.img_size
-                        batch = torch.empty((self.batch, frames.shape[1], frames.shape[0], size, size))
-                    slot = batch[len(xs)] if len(xs) < self.batch else None
-                    xs.append(self.transform(frames, out=slot))
-                entries.append((fi, k, last, meta, clips))
-                if len(xs) >= self.batch:
-                    yield _Packet(self._pack(xs, batch), entries, failures)
-                    xs, entries, failures, batch = [], [], [], None
-        if xs or failures:
-            yield _Packet(self._pack(xs, batch) if xs else None, entries, failures)
-
-    def _pack(self, xs: list[torch.Tensor], batch: torch.Tensor | None) -> torch.Tensor:
-        n = min(len(xs), self.batch)
-        head = batch[:n] if batch is not None else torch.stack(xs[:n])
-        return torch.cat([head, torch.stack(xs[n:])]) if len(xs) > n else head
-
-    def _file(self, i: int):
-        from ..data.video import VideoReader
-
-        path = self.files[i]
-        try:
-            with VideoReader(path, backend="pyav", num_threads=1) as reader:
-                v = reader.info
-                meta = VideoMeta(v.duration, v.fps, v.num_frames, v.width, v.height, v.codec)
-                clips = self.planner(meta)
-                if not clips:
-                    raise VideoReadError(path, "empty", "no clip could be planned for this video")
-                parts = [clips[s : s + self.batch] for s in range(0, len(clips), self.batch)]
-                for k, part in enumerate(parts):
-                    wanted = sorted({f for c in part for f in c.frames})
-                    frames = reader.get_frames(wanted)
-                    pos = {f: j for j, f in enumerate(wanted)}
-                    clips_frames = [frames[torch.tensor([pos[f] for f in c.frames])] for c in part]
-                    yield i, k, k == len(parts) - 1, meta, part, clips_frames
-        except VideoReadError as e:
-            yield i, e.reason, e.detail
-        except (InternVideoError, OSError, RuntimeError, ValueError, MemoryError) as e:
-            logger.debug("decoding %s failed", path, exc_info=True)
-            yield i, "decode_failed", f"{type(e).__name__}: {e}"
+                x = transform.geometry(frames)
+                if buf is None:  # frames are written straight into the packet's buffer
+                    if buffer is not None:
+                        slot, buf = buffer(tuple(x.shape))
+                    else:
+                        buf = torch.empty((limit, *x.shape), dtype=torch.uint8)
+                xs.append(buf[len(xs)].copy_(x))
+            entries.append((fi, k, last, meta, clips))
+            if len(xs) >= limit:
+                yield packet()
+    if xs or failures:
+        yield packet()
 
 
-def _worker_init(_: int) -> None:
+# --------------------------------------------------------------------------------------------------
+# the decode pool
+
+
+# the main process's ends of every worker's pipe: a worker closes the copies it inherits, so that each
+# pipe reports end-of-file to its worker as soon as the main process is gone (even after a SIGKILL)
+_MAIN_ENDS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _worker_main(wid: int, conn, own_main_end, free, current) -> None:
+    """A pool worker: runs tasks ``(task id, items, limit)`` of the current job until told to stop."""
     from .store import release_inherited_locks
 
-    release_inherited_locks()
+    for c in [own_main_end, *_MAIN_ENDS]:
+        c.close()
+    release_inherited_locks()  # index-lock descriptors inherited from the parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
+    torch.set_num_threads(1)
+    parent = os.getppid()
+    planner = transform = ring = None
+    count = 0  # slots filled so far (they are used round-robin)
+    limit = 1
+
+    def take_slot(shape: tuple[int, ...]) -> tuple[int | None, torch.Tensor]:
+        nonlocal count
+        if ring is None or tuple(ring.shape[2:]) != shape or ring.shape[1] < limit:
+            return None, torch.empty((limit, *shape), dtype=torch.uint8)  # no slot fits: a plain tensor
+        while not free.acquire(timeout=1.0):  # handed back once the main process has the rows
+            if os.getppid() != parent:  # the main process is gone (killed): nobody will
+                os._exit(0)
+        s = count % len(ring)
+        count += 1
+        return s, ring[s]
+
+    def on_file(i: int) -> None:
+        current.value = i
+
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        if msg[0] == "job":
+            _, planner, transform, ring = msg
+            continue
+        _, task, items, limit = msg
+        try:
+            held = None  # each packet is sent once the next exists, so the last can say it is the last
+            for pk in _decode_packets(items, planner, transform, limit, take_slot, on_file):
+                if held is not None:
+                    conn.send((task, held))
+                held = pk
+            current.value = -1
+            held = held if held is not None else _Packet(None, [], [])
+            held.last = True
+            conn.send((task, held))
+        except BaseException as e:  # noqa: BLE001 - reported to the main process, which raises
+            conn.send((task, e))
+            return
 
 
-def default_workers() -> int:
-    """Decode workers: one per core beyond the one the model uses, at least one, at most four."""
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+class _Worker:
+    def __init__(self, ctx, wid: int, depth: int) -> None:
+        self.wid = wid
+        self.free = ctx.Semaphore(depth)
+        self.current = ctx.Value("q", -1, lock=False)
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_worker_main,
+            args=(wid, child, self.conn, self.free, self.current),
+            daemon=True,
+            name=f"decode-{wid}",
+        )
+        self.proc.start()
+        child.close()
+        _MAIN_ENDS.add(self.conn)
+        self.job = -1  # the job whose settings this worker holds
+        self.dead = False
+        self.tasks: deque[tuple[int, list[tuple[int, Path]]]] = deque()  # in flight, oldest first
+
+    def close(self, timeout: float = 1.0) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout)
+        self.conn.close()
 
 
-def _identity(x):
-    return x
+class DecodePool:
+    """Decoder processes that live as long as the program (or until :meth:`close`).
+
+    :func:`encode_files` uses the program's shared pool (:meth:`acquire`); a pool runs one job at a
+    time. Workers are forked (they inherit the loaded modules, not a fresh interpreter), ignore Ctrl-C,
+    and exit when the main process is gone, even after a SIGKILL.
+    """
+
+    depth = 2  # shared slots per worker: one being filled while the main process reads the other
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"a decode pool needs at least one worker, got {workers}")
+        self.ctx = torch.multiprocessing.get_context("fork")
+        self.pid = os.getpid()
+        self.size = workers
+        self.lock = threading.Lock()
+        self.workers = [_Worker(self.ctx, w, self.depth) for w in range(workers)]
+        self.rings: dict[tuple[int, ...], torch.Tensor] = {}  # (W, depth, rows, T, C, H, W) uint8
+        self.jobs = 0
+        self.closed = False
+
+    _shared: DecodePool | None = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def acquire(cls, workers: int) -> tuple[DecodePool, bool]:
+        """A pool of ``workers`` decoders for one job, with its :attr:`lock` held; ``True`` when it is
+        the program's shared pool (kept afterwards), ``False`` for a private one (close it after the job:
+        the shared one is busy with another thread's job)."""
+        with cls._shared_lock:
+            pool = cls._shared
+            usable = pool is not None and not pool.closed and pool.pid == os.getpid()
+            if usable and pool.size != workers and pool.lock.acquire(blocking=False):
+                pool.lock.release()  # an idle pool of another size: replace it
+                pool.close()
+                usable = False
+            if not usable:
+                pool = cls._shared = cls(workers)
+            if pool.size == workers and pool.lock.acquire(blocking=False):
+                return pool, True
+        private = cls(workers)
+        private.lock.acquire()
+        return private, False
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        if self.closed or self.pid != os.getpid():
+            return
+        self.closed = True
+        for w in self.workers:
+            w.close()
+        self.rings.clear()
+
+    def _respawn(self, w: _Worker) -> _Worker:
+        w.close(timeout=0.1)
+        new = _Worker(self.ctx, w.wid, self.depth)
+        self.workers[w.wid] = new
+        return new
+
+    def _ring(self, rows: int, shape: tuple[int, ...]) -> torch.Tensor:
+        key = (rows, *shape)
+        if key not in self.rings:
+            self.rings.clear()
+            ring = torch.empty((self.size, self.depth, rows, *shape), dtype=torch.uint8)
+            self.rings[key] = ring.share_memory_()
+        return self.rings[key]
+
+    def run(
+        self,
+        files: Sequence[Path],
+        planner: Planner,
+        transform,
+        batch_size: int,
+        ahead: bool,
+    ) -> Iterator[tuple[_Packet, torch.Tensor | None, Callable[[], None]]]:
+        """Decode ``files``; yields ``(packet, rows, release)`` where ``rows`` is the packet's clips (a
+        view of a shared slot, or the packet's own tensor) and ``release()`` must be called once the
+        rows have been copied out.
+
+        ``ahead=True``: every worker keeps two tasks of ``batch_size / workers`` files queued.
+        ``ahead=False`` (taking turns): a round of ``batch_size`` files starts only when the consumer
+        asks for more and the previous round is finished; its files go out in tasks of half a worker's
+        share to whichever worker is free, and its packets are handed on once the round is complete.
+        The caller holds :attr:`lock`.
+        """
+        try:
+            yield from self._run(list(files), planner, transform, batch_size, ahead)
+        except BaseException:
+            # interrupted or failed part-way: workers may still be busy with this job; start afresh
+            self.close()
+            raise
+
+    def _run(self, files, planner, transform, batch_size: int, ahead: bool):
+        from multiprocessing.connection import wait
+
+        self.jobs += 1
+        limit = max(1, -(-batch_size // self.size))
+        ring = None
+        if isinstance(transform, ClipTransform):
+            pre = transform.pre
+            ring = self._ring(limit, (pre.num_frames, 3, pre.img_size, pre.img_size))
+        todo = deque(enumerate(files))
+        done_files: set[int] = set()  # files whose last chunk or failure has arrived
+        ready: deque[tuple[_Packet, torch.Tensor | None, Callable[[], None], int]] = deque()
+        tasks = iter(range(1 << 62))
+
+        # taking turns, a round's files go out in smaller tasks to whichever worker is free, so that
+        # the workers finish the round together
+        per_task = limit if ahead else max(1, limit // 2)
+        round_left = 0  # files the current round may still hand out (taking turns)
+
+        def dispatch(w: _Worker, items=None) -> None:
+            nonlocal round_left
+            if items is None:
+                n = min(per_task, len(todo)) if ahead else min(per_task, len(todo), round_left)
+                items = [todo.popleft() for _ in range(n)]
+                round_left -= n
+            if w.job != self.jobs:
+                w.conn.send(("job", planner, transform, None if ring is None else ring[w.wid]))
+                w.job = self.jobs
+            task = next(tasks)
+            w.tasks.append((task, items))
+            w.conn.send(("task", task, items, limit))
+
+        while True:
+            busy = [w for w in self.workers if w.tasks]
+            # taking turns: the consumer's next work (normalising rows, the model) waits for the round
+            while ready and (ahead or not busy):
+                pk, rows, release, _ = ready.popleft()
+                yield pk, rows, release
+            busy = [w for w in self.workers if w.tasks]
+            if not todo and not busy:
+                return
+            # only reached when the consumer waits for data
+            if ahead:
+                for w in self.workers:
+                    while len(w.tasks) < 2 and todo:
+                        dispatch(w)
+            elif not busy:  # a new round: about one batch of files, handed out as workers get free
+                round_left = batch_size
+                for w in self.workers:
+                    if todo and round_left > 0:
+                        dispatch(w)
+            live = [w for w in self.workers if w.tasks]
+            conns = {w.conn: w for w in live}
+            sentinels = {w.proc.sentinel: w for w in live}
+            for obj in wait([*conns, *sentinels]):
+                w = conns[obj] if obj in conns else sentinels[obj]
+                if w.dead:  # its pipe and its sentinel were both ready: already replaced
+                    continue
+                if obj in conns:
+                    alive = self._receive(w, done_files, ready, ring, ahead)
+                else:  # it exited: read what it sent before dying
+                    while (alive := w.conn.poll()) and self._receive(w, done_files, ready, ring, ahead):
+                        pass
+                    alive = False
+                if not alive:
+                    self._crashed(w, done_files, ready, dispatch)
+            if not ahead:
+                for w in self.workers:
+                    if not w.tasks and todo and round_left > 0:
+                        dispatch(w)
+
+    def _receive(self, w: _Worker, done_files: set[int], ready, ring, ahead: bool) -> bool:
+        """Take one message from ``w``; False when its pipe is closed (it died)."""
+        try:
+            task, pk = w.conn.recv()
+        except (EOFError, OSError):
+            return False
+        if isinstance(pk, BaseException):
+            raise RuntimeError(f"decode worker {w.wid} failed: {type(pk).__name__}: {pk}") from pk
+        for fi, _k, last, _meta, _clips in pk.entries:
+            if last:
+                done_files.add(fi)
+        done_files.update(fi for fi, _, _ in pk.failures)
+        if pk.last:
+            w.tasks.popleft()
+        if pk.slot is not None:
+            rows = ring[w.wid, pk.slot, : pk.rows]
+            if ahead:  # handed on at once; the consumer releases the slot once it has the rows
+                ready.append((pk, rows, w.free.release, w.wid))
+            else:  # held until the round is complete: keep a copy, so the worker can go on
+                # (copied by numpy: a torch copy would wake the OpenMP threads, whose spinning
+                # afterwards slows the decoders still at work by ~50 %)
+                ready.append((pk, torch.from_numpy(rows.numpy().copy()), _noop, -1))
+                w.free.release()
+        elif pk.x is not None or pk.entries or pk.failures:
+            ready.append((pk, pk.x, _noop, w.wid))
+        return True
+
+    def _crashed(self, w: _Worker, done_files: set[int], ready, dispatch) -> None:
+        w.dead = True
+        w.proc.join(1.0)  # reap it, for its exit code
+        code = w.proc.exitcode
+        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        bad = int(w.current.value)
+        logger.warning(
+            "a decode worker died (%s) on %s; replacing it", why, "a file" if bad < 0 else f"file {bad}"
+        )
+        # rows it left in its slots must not be overwritten by its successor before they are read
+        for j in range(len(ready)):
+            pk, rows, _, wid = ready[j]
+            if wid == w.wid and pk.slot is not None:
+                ready[j] = (pk, rows.clone(), _noop, -1)
+        tasks = list(w.tasks)
+        new = self._respawn(w)
+        for _task, items in tasks:
+            if bad >= 0 and bad not in done_files and any(i == bad for i, _ in items):
+                done_files.add(bad)
+                detail = f"the decoder process died ({why}) on this file"
+                ready.append((_Packet(None, [], [(bad, "decoder_crashed", detail)]), None, _noop, -1))
+            rest = [(i, p) for i, p in items if i not in done_files]
+            if rest:
+                dispatch(new, rest)
+
+
+def _noop() -> None:
+    pass
+
+
+@atexit.register
+def _close_shared_pool() -> None:
+    pool = DecodePool._shared
+    if pool is not None:
+        pool.close()
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(strategy: str = "overlap") -> int:
+    """Decode workers: ``alternate`` -- one per core (they run while the model waits);
+    ``overlap`` -- one per core beyond the one the model's process uses; 1..4 either way."""
+    cores = _available_cores()
+    return max(1, min(4, cores if strategy == "alternate" else cores - 1))
+
+
+def decode_strategy(device: torch.device | str) -> str:
+    """``"alternate"`` when the model runs on the CPU with a thread on every core, else ``"overlap"``.
+
+    See the module notes: with no core to spare, decoding and the model take turns; otherwise the
+    decoders work ahead while the model computes.
+    """
+    if torch.device(device).type == "cpu" and torch.get_num_threads() >= _available_cores():
+        return "alternate"
+    return "overlap"
+
+
+def _pooled(workers: int, *args) -> Iterator[tuple[_Packet, torch.Tensor | None, Callable[[], None]]]:
+    pool, shared = DecodePool.acquire(workers)
+    try:
+        yield from pool.run(*args)
+    finally:
+        pool.lock.release()
+        if not shared:
+            pool.close()
+
+
+class _Batches:
+    """Model batches assembled from decoded rows: ``batch_size``-row float tensors, allocated once and
+    refilled. Raw ``uint8`` rows are normalised on the way in (see :class:`ClipTransform`)."""
+
+    def __init__(self, batch_size: int, transform, pin: bool) -> None:
+        self.batch_size = batch_size
+        self.transform = transform if isinstance(transform, ClipTransform) else None
+        self.pin = pin
+        self.full: deque[torch.Tensor] = deque()  # completed batches, oldest first
+        self.current: torch.Tensor | None = None
+        self.filled = 0
+        self.spare: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.full) * self.batch_size + self.filled
+
+    def add(self, rows: torch.Tensor) -> None:
+        shape = (rows.shape[2], rows.shape[1], *rows.shape[3:]) if self.transform else tuple(rows.shape[1:])
+        start = 0
+        while start < len(rows):
+            if self.current is None or tuple(self.current.shape[1:]) != shape:
+                if self.current is not None and self.filled:
+                    raise InternVideoError(f"clips of different shapes in one batch: {shape}")
+                self.current = self._new(shape)
+                self.filled = 0
+            k = min(len(rows) - start, self.batch_size - self.filled)
+            dst = self.current[self.filled : self.filled + k]
+            if self.transform is not None:
+                self.transform.normalize(rows[start : start + k], out=dst)
+            else:
+                dst.copy_(rows[start : start + k])
+            self.filled += k
+            start += k
+            if self.filled == self.batch_size:
+                self.full.append(self.current)
+                self.current, self.filled = None, 0
+
+    def _new(self, shape: tuple[int, ...]) -> torch.Tensor:
+        while self.spare:
+            t = self.spare.pop()
+            if tuple(t.shape[1:]) == shape:
+                return t
+        return torch.empty((self.batch_size, *shape), pin_memory=self.pin)
+
+    def take(self) -> torch.Tensor:
+        """The oldest full batch, or what there is when none is full."""
+        if self.full:
+            return self.full.popleft()
+        assert self.current is not None
+        out = self.current[: self.filled]
+        self.current, self.filled = None, 0
+        return out
+
+    def recycle(self, x: torch.Tensor) -> None:
+        base = x if x._base is None else x._base
+        if len(base) == self.batch_size and len(self.spare) < 2:
+            self.spare.append(base)
 
 
 def encode_files(
@@ -280,35 +722,36 @@ def encode_files(
     device: torch.device | str = "cpu",
     progress: bool | str = False,
 ) -> Iterator[FileResult]:
-    """Decode ``files`` in worker processes and embed their clips in batches; yields one result per file.
+    """Decode ``files`` and embed their clips in batches; yields one result per file.
 
-    ``encode`` maps a float ``(B, C, T, H, W)`` batch to ``(B, D)``. Results come in the order files
-    complete (a file completes once all its clips are embedded); each carries its position in ``files``.
-    ``progress`` shows a tqdm bar (a string sets its description).
+    ``encode`` maps a float ``(B, C, T, H, W)`` batch to ``(B, D)``. ``workers`` is the number of decoder
+    processes (``None``: :func:`default_workers`; ``0``: decode in the calling thread); whether they work
+    ahead of the model or take turns with it is :func:`decode_strategy`'s choice. Results come in the
+    order files complete (a file completes once all its clips are embedded); each carries its position
+    in ``files``. ``progress`` shows a tqdm bar (a string sets its description).
     """
     from tqdm.auto import tqdm
 
     files = [Path(f) for f in files]
     if not files:
         return
-    workers = default_workers() if workers is None else max(0, int(workers))
-    workers = min(workers, len(files))
     device = torch.device(device)
-    loader = DataLoader(
-        _DecodeStream(files, planner, transform, batch_size),
-        batch_size=None,
-        num_workers=workers,
-        collate_fn=_identity,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers else None,
-        persistent_workers=False,
-        worker_init_fn=_worker_init if workers else None,
-    )
+    strategy = decode_strategy(device)
+    workers = default_workers(strategy) if workers is None else max(0, int(workers))
+    workers = min(workers, len(files))
+    if workers > 0:
+        stream = _pooled(workers, files, planner, transform, batch_size, strategy == "overlap")
+    else:
+        stream = (
+            (pk, pk.x, _noop)
+            for pk in _decode_packets(list(enumerate(files)), planner, transform, batch_size)
+        )
+    logger.debug("decoding with %d workers (%s)", workers, strategy)
+    batches = _Batches(batch_size, transform, pin=device.type == "cuda")
     pending: dict[int, FileResult] = {}
     chunks_seen: dict[int, int] = {}
     chunks_total: dict[int, int] = {}
-    buf_x: list[torch.Tensor] = []
-    buf_owner: list[tuple[int, int]] = []  # (file index, clip number within the file)
+    owners: deque[tuple[int, int]] = deque()  # (file index, clip number) of every buffered row
     vecs: dict[int, list[np.ndarray | None]] = {}
     bar = tqdm(
         total=len(files),
@@ -318,24 +761,18 @@ def encode_files(
         dynamic_ncols=True,
     )
 
-    def flush(n: int) -> list[FileResult]:
-        """Embed the first ``n`` buffered clips; return the files this completes."""
-        if not buf_x or n <= 0:
-            return []
-        x = torch.cat(buf_x) if len(buf_x) > 1 else buf_x[0]
-        rest = x[n:]
-        buf_x.clear()
-        if len(rest):
-            buf_x.append(rest)
-        owners_now = buf_owner[:n]
-        del buf_owner[:n]
+    def flush() -> list[FileResult]:
+        """Embed the oldest batch; return the files this completes."""
+        x = batches.take()
+        now = [owners.popleft() for _ in range(len(x))]
         with torch.inference_mode():
-            out = encode(x[:n].to(device, non_blocking=True)).float().cpu().numpy()
-        for row, (fi, ci) in zip(out, owners_now):
+            out = encode(x.to(device, non_blocking=True)).float().cpu().numpy()
+        batches.recycle(x)
+        for row, (fi, ci) in zip(out, now):
             if fi in vecs:  # a file that failed after its first chunk was dropped
                 vecs[fi][ci] = row
-        owners = sorted({fi for fi, _ in owners_now if fi in pending})
-        return [done for fi in owners if (done := _complete(fi)) is not None]
+        done = sorted({fi for fi, _ in now if fi in pending})
+        return [r for fi in done if (r := _complete(fi)) is not None]
 
     def _complete(fi: int) -> FileResult | None:
         r = pending[fi]
@@ -348,7 +785,7 @@ def encode_files(
         return r
 
     try:
-        for packet in loader:
+        for packet, rows, release in stream:
             for fi, k, last, meta, clips in packet.entries:
                 r = pending.setdefault(fi, FileResult(fi, files[fi], meta=meta))
                 vecs.setdefault(fi, [])
@@ -358,22 +795,24 @@ def encode_files(
                 chunks_seen[fi] = chunks_seen.get(fi, 0) + 1
                 if last:
                     chunks_total[fi] = k + 1
-                buf_owner.extend((fi, base + j) for j in range(len(clips)))
-            if packet.x is not None:
-                buf_x.append(packet.x)
+                owners.extend((fi, base + j) for j in range(len(clips)))
+            if rows is not None:
+                batches.add(rows)
+            release()
             for fi, reason, detail in packet.failures:
                 if fi in pending:  # failed part-way through: forget what was decoded so far
                     del pending[fi], vecs[fi]
                     chunks_seen.pop(fi, None)
                 bar.update(1)
                 yield FileResult(fi, files[fi], reason=reason, detail=detail)
-            while len(buf_owner) >= batch_size:
-                for done in flush(batch_size):
+            while batches.full:
+                for done in flush():
                     bar.update(1)
                     yield done
-        while buf_owner:
-            for done in flush(min(batch_size, len(buf_owner))):
+        while len(batches):
+            for done in flush():
                 bar.update(1)
                 yield done
     finally:
+        stream.close()
         bar.close()
