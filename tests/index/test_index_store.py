@@ -150,11 +150,26 @@ def test_one_writer_at_a_time(model, tmp_path: Path) -> None:
 def test_whole_video_vector_is_the_normalised_mean_of_its_segments() -> None:
     import numpy as np
 
-    from internvideo.index.build import whole_from_segments
+    from internvideo.index.build import with_whole_video
+    from internvideo.index.pipeline import Clip
 
-    v = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32)  # video, segment, segment
-    out = whole_from_segments(["video", "segment", "segment"], v)
+    meta = VideoMeta(10.0, 8.0, 80, 64, 64, "h264")
+    plan = SegmentPlan(8, window=6.0, stride=4.0, whole=False)
+    segs = plan(meta)
+    assert [(c.kind, c.start, c.end) for c in segs] == [("segment", 0.0, 6.0), ("segment", 4.0, 10.0)]
+    v = np.array([[0.6, 0.8], [0.0, 1.0]], np.float32)
+    clips, out = with_whole_video(meta, segs, v)
+    assert [(c.kind, c.start, c.end) for c in clips] == [
+        ("video", 0.0, 10.0),
+        *[(c.kind, c.start, c.end) for c in segs],
+    ]
     mean = np.array([0.3, 0.9]) / np.linalg.norm([0.3, 0.9])
     np.testing.assert_allclose(out[0], mean, atol=1e-6)
-    np.testing.assert_array_equal(out[1:], v[1:])
-    assert np.array_equal(whole_from_segments(["video"], v[:1]), v[:1])  # no segments: unchanged
+    np.testing.assert_array_equal(out[1:], v)
+    # a video too short for segments is planned (and kept) as its whole clip
+    short = VideoMeta(4.0, 8.0, 32, 64, 64, "h264")
+    (only,) = plan(short)
+    assert only.kind == "video" and len(only.frames) == 8
+    same = with_whole_video(short, [only], v[:1])
+    assert same[0] == [only] and np.array_equal(same[1], v[:1])
+    assert isinstance(only, Clip)

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .model import Preprocessing, preprocessing_for
-from .pipeline import FileResult, SegmentPlan, encode_files
+from .pipeline import Clip, FileResult, SegmentPlan, encode_files, whole_video_end
 from .store import FileRecord, IndexWriter, VideoIndexError
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,9 @@ def build_index(
             report.unchanged,
             report.resumed,
         )
-        plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride)
+        # a video with segments gets the mean of their vectors as its whole-video vector (see
+        # with_whole_video), so its sparse whole-video clip is not decoded at all
+        plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride, whole=False)
         dim = _embed_dim(model, encode, pre, device)
         pending: list[tuple[FileRecord, np.ndarray]] = []
         last_commit = time.perf_counter()
@@ -243,24 +245,24 @@ def _to_record(res: FileResult, st: os.stat_result, dim: int) -> tuple[FileRecor
         return rec, np.zeros((0, dim), np.float32)
     assert res.meta is not None and res.vectors is not None
     rec.meta = res.meta.to_dict()
-    rec.clips = [{"kind": c.kind, "start": c.start, "end": c.end} for c in res.clips]
-    return rec, whole_from_segments([c.kind for c in res.clips], res.vectors)
+    clips, vectors = with_whole_video(res.meta, res.clips, res.vectors)
+    rec.clips = [{"kind": c.kind, "start": c.start, "end": c.end} for c in clips]
+    return rec, vectors
 
 
-def whole_from_segments(kinds: list[str], vectors: np.ndarray) -> np.ndarray:
-    """A video with segments gets, as its whole-video vector, the normalised mean of its segment vectors.
+def with_whole_video(meta, clips: list[Clip], vectors: np.ndarray) -> tuple[list[Clip], np.ndarray]:
+    """Put a whole-video entry first: for a video planned as segments only, the normalised mean of its
+    segment vectors.
 
     A few frames spread over a long video are far from what a clip model was trained on and give a
     vague vector that outranks real matches for many queries; the mean of the in-distribution segment
-    embeddings describes the whole video better. Videos without segments keep their own vector.
+    embeddings describes the whole video better. A video with its own whole-video clip keeps it.
     """
-    seg = [i for i, k in enumerate(kinds) if k == "segment"]
-    if not seg or "video" not in kinds:
-        return vectors
-    out = vectors.copy()
-    mean = vectors[seg].astype(np.float64).mean(0)
-    out[kinds.index("video")] = (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
-    return out
+    if not clips or clips[0].kind == "video":
+        return clips, vectors
+    mean = vectors.astype(np.float64).mean(0)
+    whole = (mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32)
+    return [Clip("video", 0.0, whole_video_end(meta), ()), *clips], np.vstack([whole[None], vectors])
 
 
-__all__ += ["VideoIndexError", "index_settings"]
+__all__ += ["VideoIndexError", "index_settings", "with_whole_video"]
