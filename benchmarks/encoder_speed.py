@@ -5,6 +5,9 @@ VideoMAE-B (patch 16, tubelet 2) on 16 frames at 224 px sees 8 x 14 x 14 = 1568 
 768-wide ViTs with SDPA attention. Batch 1, CPU, fp32 and bf16 (autocast). Prints seconds per clip
 (min / median of several runs) and the speed ratio peer/ours (> 1 means ours is faster).
 
+The process is set up as the ``internvideo`` command sets up its own (:func:`internvideo.runtime.tune_malloc`,
+for both models alike); ``--default-malloc`` leaves glibc's defaults.
+
     python benchmarks/encoder_speed.py [--repeats 7] [--threads 2]
 
 Needs ``transformers`` (``pip install transformers``; no torchvision needed).
@@ -35,8 +38,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtypes", default="fp32,bf16")
+    ap.add_argument("--default-malloc", action="store_true", help="do not tune malloc as the CLI does")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from internvideo.runtime import tune_malloc
+
+    tuned = False if args.default_malloc else tune_malloc()
 
     from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
@@ -50,6 +57,7 @@ def main() -> None:
     n_ours = 8 * (196 // 14) ** 2
     n_peer = (16 // 2) * (224 // 16) ** 2
     print(f"tokens: ours {n_ours} (+CLS), VideoMAE-B {n_peer}; threads {torch.get_num_threads()}")
+    print(f"malloc: {'tuned as by the internvideo command' if tuned else 'glibc defaults'}")
     print(f"{'dtype':6} {'model':14} {'min s':>8} {'median s':>9}")
     for name in args.dtypes.split(","):
         dtype = {"fp32": None, "bf16": torch.bfloat16}[name]

@@ -8,6 +8,8 @@ Every module here produces the state-dict keys of the official checkpoints (see
 from __future__ import annotations
 
 import math
+import os
+import weakref
 from typing import Literal
 
 import numpy as np
@@ -22,8 +24,9 @@ class RMSNorm(nn.Module):
     """Root-mean-square norm with a weight and no bias (eps 1e-6 in InternVideo2).
 
     Computed in fp32 and returned in the input dtype, as the fused kernels every released checkpoint was
-    trained with do (in fp32 this equals the plain official path bit for bit). Keeping the output in the
-    input dtype also keeps bf16 activations in bf16 under autocast instead of promoting them to fp32.
+    trained with do. With autograd it is ``F.rms_norm`` (in fp32 the plain official path bit for bit);
+    at inference one reduction pass and in-place scaling (equal to fp32 rounding). Keeping the output in
+    the input dtype also keeps bf16 activations in bf16 under autocast instead of promoting them to fp32.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -32,7 +35,20 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+        # inference: one reduction pass (vector_norm) and in-place scaling, instead of F.rms_norm's
+        # pow / mean / mul / mul on fresh tensors (same formula; results agree to fp32 rounding)
+        xf = x.float()
+        r = (
+            torch.linalg.vector_norm(xf, dim=-1, keepdim=True)
+            .square_()
+            .div_(x.shape[-1])
+            .add_(self.eps)
+            .rsqrt_()
+        )
+        y = xf.mul_(r) if xf is not x else xf * r
+        return y.mul_(self.weight.float()).to(x.dtype)
 
 
 class LayerScale(nn.Module):
@@ -83,6 +99,144 @@ def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
     return t.mul_(x)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Linear layers through oneDNN on the CPU
+
+_ONEDNN: bool | None = None
+_CAST_CACHE: dict[int, tuple[tuple, torch.Tensor]] = {}  # id(parameter) -> (key, derived tensor)
+
+
+def _onednn_available() -> bool:
+    global _ONEDNN
+    if _ONEDNN is None:
+        _ONEDNN = (
+            os.environ.get("INTERNVIDEO_ONEDNN", "1").strip().lower() not in ("0", "false", "no", "off")
+            and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+        )
+    return _ONEDNN
+
+
+def _autocast_dtype() -> torch.dtype | None:
+    try:
+        on, dtype = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+    except TypeError:  # pragma: no cover - torch < 2.4
+        on, dtype = torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+    return dtype if on else None
+
+
+def _derived(owner: torch.Tensor, key: tuple, make) -> torch.Tensor:
+    """``make()``, kept for ``owner`` (a parameter) until ``key`` changes (include the versions and data
+    pointers of every tensor it derives from). Non-parameters are not cached."""
+    if not isinstance(owner, nn.Parameter):
+        return make()
+    hit = _CAST_CACHE.get(id(owner))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    out = make()
+    if hit is None:
+        weakref.finalize(owner, _CAST_CACHE.pop, id(owner), None)
+    _CAST_CACHE[id(owner)] = (key, out)
+    return out
+
+
+def _state(t: torch.Tensor | None) -> tuple:
+    return () if t is None else (t._version, t.data_ptr())
+
+
+def _onednn_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype | None:
+    """The dtype oneDNN should compute ``x @ weight.T`` in, or None when the plain path applies."""
+    if (
+        x.device.type != "cpu"
+        or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        or not _onednn_available()
+        or not torch.backends.mkldnn.enabled
+        or x.dtype not in (torch.float32, torch.bfloat16)
+    ):
+        return None
+    dtype = _autocast_dtype() or x.dtype
+    return dtype if dtype in (torch.float32, torch.bfloat16) else None
+
+
+def _onednn_params(
+    weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, scale: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """Weight and bias for oneDNN in ``dtype`` (times ``scale`` per output channel), or None.
+
+    fp32 uses the parameters as they are (no copy; None when a scale would need one). bf16 keeps, per
+    parameter, one copy in bf16 and in oneDNN's blocked layout (the autocast cast it replaces is as
+    large; the layout saves ~8 % per GEMM): half the fp32 weights' memory, made on first use and
+    remade when the parameter (or the scale) changes.
+    """
+    if dtype == torch.float32:
+        return None if scale is not None else (weight.detach(), None if bias is None else bias.detach())
+    key = ("onednn", dtype, *_state(weight), *_state(bias), *_state(scale))
+    sc = None if scale is None else scale.detach().float()
+
+    def scaled(t: torch.Tensor, col: bool) -> torch.Tensor:
+        t = t.detach().float()
+        return t if sc is None else t * (sc[:, None] if col else sc)
+
+    w = _derived(weight, key, lambda: torch.ops.mkldnn._reorder_linear_weight(scaled(weight, True).to(dtype)))
+    b = None if bias is None else _derived(bias, key, lambda: scaled(bias, False).to(dtype))
+    return w, b
+
+
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, act: str = "none"
+) -> torch.Tensor:
+    """``F.linear`` followed by ``act`` (``"none"``, ``"gelu"`` exact or ``"gelu_tanh"``).
+
+    On the CPU, without autograd, in fp32 or bf16 (also under autocast), this runs oneDNN's GEMM with the
+    GELU fused in (``torch.ops.mkldnn._linear_pointwise``, the kernel ``torch.compile`` uses): measured
+    on an AVX-512 CPU, a 1569x768 @ 768x3072 fp32 linear takes 17 ms there against 37 ms through
+    ``F.linear`` (MKL), and the fused tanh-GELU is nearly free in both dtypes. Results agree with
+    ``F.linear`` to fp32 rounding (max error against fp64 ~2e-6 vs ~1.5e-6 for ``F.linear`` on
+    unit-scale data). Elsewhere (autograd, GPU, other dtypes, ``INTERNVIDEO_ONEDNN=0``) it is plain
+    PyTorch. In bf16 the weights are kept converted (see :func:`_onednn_params`).
+    """
+    dtype = _onednn_dtype(x, weight)
+    if dtype is not None:
+        w, b = _onednn_params(weight, bias, dtype)  # type: ignore[misc]
+        if act == "none":
+            return torch.ops.mkldnn._linear_pointwise(x.to(dtype), w, b, "none", [], "")
+        algorithm = "tanh" if act == "gelu_tanh" else "none"
+        return torch.ops.mkldnn._linear_pointwise(x.to(dtype), w, b, "gelu", [], algorithm)
+    y = F.linear(x, weight, bias)
+    if act == "none":
+        return y
+    if act == "gelu_tanh" and y.dtype == torch.float32 and not (torch.is_grad_enabled() and y.requires_grad):
+        return gelu_tanh_(y)
+    return F.gelu(y, approximate="tanh" if act == "gelu_tanh" else "none")
+
+
+def linear_residual(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    residual: torch.Tensor,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``residual + scale * (x @ weight.T + bias)``: a transformer branch with its LayerScale, added.
+
+    In bf16 on oneDNN's path (see :func:`linear`) the scale lives in the kept bf16 weights and the GEMM
+    adds the residual itself (one rounding instead of three, two passes over the activations saved);
+    otherwise it is computed as written, the scale in fp32. The result is a new tensor.
+    """
+    dtype = _onednn_dtype(x, weight)
+    if dtype is not None and residual.dtype == dtype and residual.shape[:-1] == x.shape[:-1]:
+        params = _onednn_params(weight, bias, dtype, scale)
+        if params is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(
+                x.to(dtype), residual, params[0], params[1], "add"
+            )
+    y = linear(x, weight, bias)
+    if scale is not None:
+        # without autograd in place: an fp32 scale on a bf16 branch is applied in fp32, rounded once
+        y = y * scale if torch.is_grad_enabled() and y.requires_grad else y.mul_(scale)
+    return residual + y
+
+
 class Mlp(nn.Module):
     """``fc2(gelu(fc1(x)))``. ``gelu="tanh"`` matches the fused kernels the released models were trained with."""
 
@@ -92,17 +246,14 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, out_dim or dim)
         self.gelu = gelu
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)
-        if (
-            self.gelu == "tanh"
-            and h.dtype == torch.float32
-            and not (torch.is_grad_enabled() and h.requires_grad)
-        ):
-            h = gelu_tanh_(h)
-        else:
-            h = F.gelu(h, approximate=self.gelu)
-        return self.fc2(h)
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``fc2(gelu(fc1(x)))``; with ``residual``: ``residual + scale * fc2(...)`` (see :func:`linear_residual`)."""
+        h = linear(x, self.fc1.weight, self.fc1.bias, "gelu_tanh" if self.gelu == "tanh" else "gelu")
+        if residual is not None:
+            return linear_residual(h, self.fc2.weight, self.fc2.bias, residual, scale)
+        return linear(h, self.fc2.weight, self.fc2.bias)
 
 
 class Attention(nn.Module):
@@ -119,13 +270,18 @@ class Attention(nn.Module):
         self.k_norm = RMSNorm(dim) if qk_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, residual: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention of ``x``; with ``residual``: ``residual + scale * attn(x)`` (see :func:`linear_residual`)."""
         b, n, c = x.shape
-        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = linear(x, self.qkv.weight, self.qkv.bias).chunk(3, dim=-1)
         q, k = self.q_norm(q), self.k_norm(k)
         q, k, v = (t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
-        x = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+        x = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        if residual is not None:
+            return linear_residual(x, self.proj.weight, self.proj.bias, residual, scale)
+        return linear(x, self.proj.weight, self.proj.bias)
 
 
 class Block(nn.Module):
@@ -157,18 +313,19 @@ class Block(nn.Module):
         if torch.is_grad_enabled() or self.training:
             x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
             return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
-        # Inference: scale the branch outputs and accumulate the residual in place. Only this block's own
-        # temporaries are written (never its input), so captured intermediate states stay valid; fewer
-        # multi-MB allocations made the B/14 forward ~7 % faster on CPU.
-        y = x + self._scale(self.ls1, self.attn(self.norm1(x)))
-        return y.add_(self._scale(self.ls2, self.mlp(self.norm2(y))))
+        # Inference: each branch's last linear also applies the LayerScale and adds the residual (on the
+        # CPU one oneDNN GEMM does all three; see linear_residual). The block's input is never written, so
+        # captured intermediate states stay valid.
+        y = self.attn(self.norm1(x), residual=x, scale=self._gamma(self.ls1))
+        return self.mlp(self.norm2(y), residual=y, scale=self._gamma(self.ls2))
 
     @staticmethod
-    def _scale(ls: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    def _gamma(ls: nn.Module) -> torch.Tensor | None:
         if isinstance(ls, LayerScale):
-            # in place with an fp32 gamma: computed in fp32 and rounded once, as the forced-fp32 path
-            return h.mul_(ls.gamma if ls.force_fp32 else ls.gamma.to(h.dtype))
-        return h
+            return ls.gamma
+        if isinstance(ls, nn.Identity):
+            return None
+        raise TypeError(f"unsupported layer scale module {type(ls).__name__}")
 
 
 class PoolingCrossAttention(nn.Module):
@@ -203,9 +360,15 @@ class PoolingCrossAttention(nn.Module):
         w_v = self.v.weight.view(h, d, c)
         q_fold = torch.einsum("bqhd,hdc->bhqc", qh, w_k)  # (B, H, Nq, C)
         q_bias = torch.einsum("bqhd,hd->bhq", qh, self.k_bias.view(h, d).to(qh.dtype))
-        scores = (q_fold @ k.unsqueeze(1).transpose(-2, -1).to(q_fold.dtype) + q_bias.unsqueeze(-1)) * d**-0.5
-        attn = scores.float().softmax(dim=-1)
-        mixed = attn.to(v.dtype) @ v.unsqueeze(1)  # (B, H, Nq, C): attention-weighted inputs per head
+        # heads x queries as the rows of one (B, H*Nq, C) @ (B, C, N) product: broadcasting k and v over
+        # the heads instead would materialise them H times (under bf16 autocast: 10x the pooling time)
+        scores = torch.bmm(q_fold.reshape(b, h * nq, c), k.transpose(1, 2).to(q_fold.dtype)).view(
+            b, h, nq, -1
+        )
+        attn = ((scores + q_bias.unsqueeze(-1)) * d**-0.5).float().softmax(dim=-1)
+        mixed = torch.bmm(attn.to(v.dtype).view(b, h * nq, -1), v).view(
+            b, h, nq, c
+        )  # weighted inputs per head
         out = torch.einsum("bhqc,hdc->bqhd", mixed, w_v.to(mixed.dtype)) + self.v_bias.view(h, d).to(
             mixed.dtype
         )
