@@ -63,3 +63,15 @@ def test_inference_path_keeps_intermediates_and_matches_autograd_path() -> None:
     for a, b in zip(hidden_g, hidden_i):
         assert torch.allclose(a, b, atol=1e-5)
     assert not torch.equal(hidden_i[0], hidden_i[1])  # block 0's output was not overwritten by block 1
+
+
+def test_pooling_key_bias_gets_an_exact_zero_gradient() -> None:
+    """The key bias shifts every logit of a query alike (the softmax cancels it): its gradient is 0,
+    not rounding noise that AdamW would turn into lr-sized steps."""
+    torch.manual_seed(0)
+    pool = AttentionPoolingBlock(dim=64, num_heads=4, out_dim=32)
+    for p in pool.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    pool(torch.randn(3, 50, 64)).square().sum().backward()
+    assert torch.equal(pool.cross_attn.k_bias.grad, torch.zeros(64))
+    assert pool.cross_attn.q_bias.grad.abs().max() > 1e-4  # the others do learn

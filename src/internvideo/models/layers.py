@@ -350,7 +350,9 @@ class PoolingCrossAttention(nn.Module):
         With few queries (pooling uses one) projecting every key and value costs two ``N x C x C``
         matmuls. Instead ``q_h . (W_k,h x + b_k,h) = (W_k,h^T q_h) . x + q_h . b_k,h`` and, because the
         attention weights sum to one, ``sum_j a_j (W_v,h x_j + b_v,h) = W_v,h (sum_j a_j x_j) + b_v,h`` —
-        the same result (up to rounding) for ``O(H N C)`` work.
+        the same result (up to rounding) for ``O(H N C)`` work. The key bias adds ``q_h . b_k,h``, the same
+        for every key, which the softmax cancels: it is left out, so ``k_bias`` (kept for the checkpoint
+        layout) gets an exact zero gradient instead of rounding noise that AdamW would turn into steps.
         """
         b, nq, c = q.shape
         h = self.num_heads
@@ -359,20 +361,18 @@ class PoolingCrossAttention(nn.Module):
         w_k = self.k.weight.view(h, d, c).to(qh.dtype)
         w_v = self.v.weight.view(h, d, c)
         q_fold = torch.einsum("bqhd,hdc->bhqc", qh, w_k)  # (B, H, Nq, C)
-        q_bias = torch.einsum("bqhd,hd->bhq", qh, self.k_bias.view(h, d).to(qh.dtype))
         # heads x queries as the rows of one (B, H*Nq, C) @ (B, C, N) product: broadcasting k and v over
         # the heads instead would materialise them H times (under bf16 autocast: 10x the pooling time)
-        scores = torch.bmm(q_fold.reshape(b, h * nq, c), k.transpose(1, 2).to(q_fold.dtype)).view(
-            b, h, nq, -1
-        )
-        attn = ((scores + q_bias.unsqueeze(-1)) * d**-0.5).float().softmax(dim=-1)
-        mixed = torch.bmm(attn.to(v.dtype).view(b, h * nq, -1), v).view(
-            b, h, nq, c
-        )  # weighted inputs per head
+        scores = torch.bmm(q_fold.reshape(b, h * nq, c), k.transpose(1, 2).to(q_fold.dtype))
+        attn = (scores.view(b, h, nq, -1) * d**-0.5).float().softmax(dim=-1)
+        mixed = torch.bmm(attn.to(v.dtype).view(b, h * nq, -1), v).view(b, h, nq, c)  # weighted inputs
         out = torch.einsum("bhqc,hdc->bqhd", mixed, w_v.to(mixed.dtype)) + self.v_bias.view(h, d).to(
             mixed.dtype
         )
         out = self.proj(out.reshape(b, nq, c))
+        if torch.is_grad_enabled() and self.k_bias.requires_grad:
+            # k_bias is in the graph (DDP expects every parameter to get a gradient) with gradient 0 exactly
+            out = out + 0.0 * self.k_bias.sum()
         return out, (attn.mean(1) if return_attn else None)
 
 
