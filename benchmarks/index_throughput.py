@@ -6,7 +6,12 @@ it, then measures, alternating, for ``--repeats`` rounds:
 
 * model only: clips decoded and transformed beforehand, ``encode_video`` on batches (videos/s);
 * pipeline: ``build_index`` into a fresh folder: scan, decode in worker processes, embed, commit parts,
-  compact and write the index (videos/s of the whole call).
+  compact and write the index (videos/s of the whole call);
+* decode only: the same decoding with a model that does nothing, for the bound below.
+
+With the model on the CPU and every core taken by it, decoding and the model take turns (see
+``internvideo.index.pipeline``), so the pipeline cannot beat ``1 / (1/model + 1/decode)``; the script
+prints that bound and how close the pipeline comes to it.
 
 Prints both rates (best and median) and the ratio pipeline / model-only per round (the two halves of a
 round run back to back, in alternating order, so that changing machine load affects both alike); the
@@ -69,6 +74,26 @@ def pipeline(files: list[Path], root: Path, model, batch_size: int, workers: int
     return len(files) / dt
 
 
+def decode_only(files: list[Path], model, batch_size: int, workers: int | None) -> float:
+    from internvideo.index.pipeline import encode_files
+
+    pre = preprocessing_for(model)
+    dim = 1
+    t0 = time.perf_counter()
+    n = sum(
+        1
+        for _ in encode_files(
+            files,
+            SegmentPlan(pre.num_frames, pre.sampling),
+            pre.transform(),
+            lambda x: torch.zeros(len(x), dim),
+            batch_size,
+            workers,
+        )
+    )
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", type=int, default=128)
@@ -101,8 +126,9 @@ def main() -> None:
         x = predecode(files, model)
         model_only(model, x[: args.batch_size], args.batch_size)  # warm-up
         pipeline(files[: args.batch_size], root, model, args.batch_size, args.workers, -1)
-        m_rates, p_rates, ratios = [], [], []
+        m_rates, p_rates, ratios, d_rates = [], [], [], []
         for r in range(args.repeats):
+            d_rates.append(decode_only(files, model, args.batch_size, args.workers))
             # alternate the order, so that a change in machine load between the two halves of a round
             # does not always favour the same side
             if r % 2 == 0:
@@ -125,6 +151,13 @@ def main() -> None:
         print(
             f"ratio pipeline / model: median of rounds {statistics.median(ratios):.2f}, "
             f"best / best {max(p_rates) / max(m_rates):.2f}, min {min(ratios):.2f} (target >= 0.85)"
+        )
+        d_med = statistics.median(d_rates)
+        bound = 1.0 / (1.0 / m_med + 1.0 / d_med)
+        print(
+            f"decode only: median {d_med:.1f} videos/s; turn-taking bound 1/(1/model + 1/decode) = "
+            f"{bound:.1f} videos/s = {bound / m_med:.2f} of model only; the pipeline reaches "
+            f"{p_med / bound:.2f} of the bound"
         )
         print(
             f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} ({os.cpu_count()} cores)"

@@ -739,6 +739,9 @@ def encode_files(
     strategy = decode_strategy(device)
     workers = default_workers(strategy) if workers is None else max(0, int(workers))
     workers = min(workers, len(files))
+    if workers and "fork" not in torch.multiprocessing.get_all_start_methods():
+        logger.info("no 'fork' start method on this platform: decoding in the calling thread")
+        workers = 0
     if workers > 0:
         stream = _pooled(workers, files, planner, transform, batch_size, strategy == "overlap")
     else:
