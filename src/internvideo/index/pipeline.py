@@ -305,7 +305,7 @@ def _decode_packets(
 _MAIN_ENDS: weakref.WeakSet = weakref.WeakSet()
 
 
-def _worker_main(wid: int, conn, own_main_end, free, current) -> None:
+def _worker_main(conn, own_main_end, free, current) -> None:
     """A pool worker: runs tasks ``(task id, items, limit)`` of the current job until told to stop."""
     from .store import release_inherited_locks
 
@@ -367,7 +367,7 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(
             target=_worker_main,
-            args=(wid, child, self.conn, self.free, self.current),
+            args=(child, self.conn, self.free, self.current),
             daemon=True,
             name=f"decode-{wid}",
         )
@@ -408,7 +408,9 @@ class DecodePool:
         self.size = workers
         self.lock = threading.Lock()
         self.workers = [_Worker(self.ctx, w, self.depth) for w in range(workers)]
-        self.rings: dict[tuple[int, ...], torch.Tensor] = {}  # (W, depth, rows, T, C, H, W) uint8
+        self._ring_buf: tuple[tuple[int, ...], torch.Tensor] | None = (
+            None  # (W, depth, rows, T, C, H, W) uint8
+        )
         self.jobs = 0
         self.closed = False
 
@@ -442,7 +444,7 @@ class DecodePool:
         self.closed = True
         for w in self.workers:
             w.close()
-        self.rings.clear()
+        self._ring_buf = None
 
     def _respawn(self, w: _Worker) -> _Worker:
         w.close(timeout=0.1)
@@ -451,12 +453,12 @@ class DecodePool:
         return new
 
     def _ring(self, rows: int, shape: tuple[int, ...]) -> torch.Tensor:
+        """The shared slots for clips of ``shape``, ``rows`` per slot (kept while jobs keep that size)."""
         key = (rows, *shape)
-        if key not in self.rings:
-            self.rings.clear()
+        if self._ring_buf is None or self._ring_buf[0] != key:
             ring = torch.empty((self.size, self.depth, rows, *shape), dtype=torch.uint8)
-            self.rings[key] = ring.share_memory_()
-        return self.rings[key]
+            self._ring_buf = (key, ring.share_memory_())
+        return self._ring_buf[1]
 
     def run(
         self,
@@ -517,11 +519,11 @@ class DecodePool:
 
         while True:
             busy = [w for w in self.workers if w.tasks]
-            # taking turns: the consumer's next work (normalising rows, the model) waits for the round
+            # taking turns: the consumer's next work (normalising rows, the model) waits for the round;
+            # the consumer does not touch the pool, so ``busy`` still holds after these yields
             while ready and (ahead or not busy):
                 pk, rows, release, _ = ready.popleft()
                 yield pk, rows, release
-            busy = [w for w in self.workers if w.tasks]
             if not todo and not busy:
                 return
             # only reached when the consumer waits for data

@@ -103,7 +103,7 @@ def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
 # Linear layers through oneDNN on the CPU
 
 _ONEDNN: bool | None = None
-_CAST_CACHE: dict[int, tuple[tuple, torch.Tensor]] = {}  # id(parameter) -> (key, derived tensor)
+_DERIVED: dict[int, tuple[tuple, torch.Tensor]] = {}  # id(parameter) -> (key, derived tensor)
 
 
 def _onednn_available() -> bool:
@@ -130,13 +130,13 @@ def _derived(owner: torch.Tensor, key: tuple, make) -> torch.Tensor:
     pointers of every tensor it derives from). Non-parameters are not cached."""
     if not isinstance(owner, nn.Parameter):
         return make()
-    hit = _CAST_CACHE.get(id(owner))
+    hit = _DERIVED.get(id(owner))
     if hit is not None and hit[0] == key:
         return hit[1]
     out = make()
     if hit is None:
-        weakref.finalize(owner, _CAST_CACHE.pop, id(owner), None)
-    _CAST_CACHE[id(owner)] = (key, out)
+        weakref.finalize(owner, _DERIVED.pop, id(owner), None)
+    _DERIVED[id(owner)] = (key, out)
     return out
 
 
