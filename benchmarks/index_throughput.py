@@ -17,8 +17,9 @@ Prints both rates (best and median) and the ratio pipeline / model-only per roun
 round run back to back, in alternating order, so that changing machine load affects both alike); the
 target is a median ratio >= 0.85.
 
-The process is set up as the ``internvideo`` command sets up its own (:func:`internvideo.runtime.tune_malloc`),
-for both halves alike; ``--default-malloc`` leaves glibc's defaults.
+The process is set up as the ``internvideo`` command sets up its own (:mod:`internvideo.runtime`: OpenMP's
+idle spin shortened before torch loads, malloc thresholds fixed), for both halves alike;
+``--default-openmp`` / ``--default-malloc`` leave the runtimes' defaults.
 
     python benchmarks/index_throughput.py [--videos 128] [--repeats 6] [--batch-size 16] [--workers N]
 """
@@ -28,19 +29,24 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from internvideo.runtime import tune_malloc, tune_openmp
 
-from internvideo.data.synth import generate_world
-from internvideo.data.video import VideoReader
-from internvideo.index import build_index, load_model, preprocessing_for, scan_videos
-from internvideo.index.pipeline import SegmentPlan, VideoMeta
-from internvideo.models import create_model, save_pretrained
-from internvideo.models.default import DEFAULT_MODEL
-from internvideo.runtime import tune_malloc
+# before torch loads, as the ``internvideo`` command does (the runtime reads it once)
+OPENMP_TUNED = "--default-openmp" not in sys.argv and tune_openmp()
+
+import torch  # noqa: E402
+
+from internvideo.data.synth import generate_world  # noqa: E402
+from internvideo.data.video import VideoReader  # noqa: E402
+from internvideo.index import build_index, load_model, preprocessing_for, scan_videos  # noqa: E402
+from internvideo.index.pipeline import SegmentPlan, VideoMeta  # noqa: E402
+from internvideo.models import create_model, save_pretrained  # noqa: E402
+from internvideo.models.default import DEFAULT_MODEL  # noqa: E402
 
 
 def predecode(files: list[Path], model) -> torch.Tensor:
@@ -104,6 +110,9 @@ def main() -> None:
         "--model", default=None, help="a save_pretrained folder (default: the default architecture)"
     )
     ap.add_argument("--default-malloc", action="store_true", help="do not tune malloc as the CLI does")
+    ap.add_argument(
+        "--default-openmp", action="store_true", help="keep OpenMP's default idle spin (the CLI shortens it)"
+    )
     args = ap.parse_args()
     tuned = False if args.default_malloc else tune_malloc()
 
@@ -118,6 +127,8 @@ def main() -> None:
         pre = preprocessing_for(model)
         print(f"load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())} ({os.cpu_count()} cores)")
         print(f"malloc: {'tuned as by the internvideo command' if tuned else 'glibc defaults'}")
+        spin = os.environ.get("GOMP_SPINCOUNT", "default")
+        print(f"OpenMP idle spin: {spin}{' (set as by the internvideo command)' if OPENMP_TUNED else ''}")
         print(
             f"{len(files)} videos, model {DEFAULT_MODEL if args.model is None else args.model} "
             f"({pre.num_frames} frames at {pre.img_size} px), batch {args.batch_size}, "

@@ -2,7 +2,7 @@
 
 The public API is re-exported here: ``create_model``, ``list_models``, ``load_checkpoint``,
 ``save_pretrained`` / ``from_pretrained`` and the video I/O helpers (``probe``, ``load_video``,
-``VideoReader``), which are imported lazily so ``import internvideo`` stays light.
+``VideoReader``), all imported on first use so ``import internvideo`` stays light (it does not load torch).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 from .errors import CheckpointError, ConfigError, InternVideoError, VideoReadError
-from .models import (
-    create_model,
-    from_pretrained,
-    get_pretrained_cfg,
-    list_models,
-    load_checkpoint,
-    save_pretrained,
-)
 
+# loaded on first use: importing the package (and starting the ``internvideo`` command) does not load
+# torch, so the command can configure the process before torch's OpenMP runtime starts
 _LAZY = {
+    "create_model": "internvideo.models",
+    "from_pretrained": "internvideo.models",
+    "get_pretrained_cfg": "internvideo.models",
+    "list_models": "internvideo.models",
+    "load_checkpoint": "internvideo.models",
+    "save_pretrained": "internvideo.models",
     "probe": "internvideo.data.video",
     "load_video": "internvideo.data.video",
     "VideoReader": "internvideo.data.video",
@@ -42,11 +42,9 @@ __all__ = [
     "InternVideoError",
     "VideoReadError",
     "__version__",
-    "create_model",
-    "from_pretrained",
-    "get_pretrained_cfg",
-    "list_models",
-    "load_checkpoint",
-    "save_pretrained",
     *_LAZY,
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

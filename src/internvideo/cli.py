@@ -289,9 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .runtime import tune_malloc
+    from .runtime import tune_malloc, tune_openmp
 
-    tune_malloc()  # the command owns its process: keep tensor memory for reuse (see internvideo.runtime)
+    # the command owns its process (see internvideo.runtime): OpenMP threads that do not hold cores
+    # after the model stops (before anything loads torch), and tensor memory kept for reuse
+    tune_openmp()
+    tune_malloc()
     argv = list(sys.argv[1:] if argv is None else argv)
     # subcommands with their own parser receive the rest of the line untouched
     delegated: dict[str, Callable[[list[str]], int]] = {"synth": cmd_synth, "train": cmd_train}

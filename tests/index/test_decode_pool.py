@@ -164,6 +164,33 @@ def test_concurrent_jobs_get_their_own_pool(model, files, reference) -> None:
         _same(r, reference)
 
 
+@pytest.mark.parametrize("threads", [None, 1])
+def test_decoding_ahead_of_the_model_is_bounded(model, files, tmp_path, threads) -> None:
+    """Many clips per video: the rows decoded and not yet embedded stay within a batch plus the
+    workers' slots, whether the decoders take turns with the model or work ahead of it."""
+    import shutil
+
+    long = [shutil.copy(files[-1], tmp_path / f"long{k}.mp4") for k in range(3)]
+    pre = preprocessing_for(model)
+    plan = SegmentPlan(pre.num_frames, pre.sampling, window=0.5, stride=0.25)
+    batch_size, workers = 4, 2
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        got = _run(model, long, workers=workers, plan=plan, batch_size=batch_size)
+    finally:
+        torch.set_num_threads(before)
+    ref = _run(model, long, workers=0, plan=plan, batch_size=batch_size)
+    _same(got, ref)
+    clips = sum(len(r.clips) for r in got.values())
+    assert clips > 100
+    limit = -(-batch_size // workers)  # clips per packet
+    bound = batch_size + limit - 1 + workers * DecodePool.depth * limit
+    peak = DecodePool._shared.peak_waiting_rows
+    assert 0 < peak <= bound, (peak, bound, clips)
+
+
 def test_pool_is_reused_and_closes() -> None:
     a, shared = DecodePool.acquire(1)
     a.lock.release()

@@ -21,12 +21,18 @@ How far the decoders run ahead depends on where the model runs (:func:`decode_st
   not overlap for free: a decoder takes a core from one of the model's OpenMP threads, and every parallel
   region then waits for the thread that lost its core (measured on 2 cores: each model batch took about
   as much longer as the decoding done meanwhile). So the two take turns, each on all cores: the decoders
-  get the next batch's files only when the model waits for them.
+  get the next batch's files when the model is done with a batch. Each worker runs on a core of its
+  own, and the ``internvideo`` command shortens OpenMP's idle spin (:func:`internvideo.runtime.tune_openmp`),
+  so that the model's threads hand the cores over at once.
+
+Either way, what is decoded ahead of the model is bounded by the workers' slots, however many clips the
+videos hold.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import math
 import os
@@ -225,8 +231,11 @@ def _decode_file(path: Path, i: int, planner: Planner, chunk: int):
             for k, part in enumerate(parts):
                 wanted = sorted({f for c in part for f in c.frames})
                 frames = reader.get_frames(wanted)
-                pos = {f: j for j, f in enumerate(wanted)}
-                clips_frames = [frames[torch.tensor([pos[f] for f in c.frames])] for c in part]
+                if len(part) == 1 and list(part[0].frames) == wanted:
+                    clips_frames = [frames]  # the usual single clip: no gather copy (~0.1 ms a clip)
+                else:
+                    pos = {f: j for j, f in enumerate(wanted)}
+                    clips_frames = [frames[torch.tensor([pos[f] for f in c.frames])] for c in part]
                 yield i, k, k == len(parts) - 1, meta, part, clips_frames
     except VideoReadError as e:
         yield i, e.reason, e.detail
@@ -375,6 +384,7 @@ class _Worker:
         child.close()
         _MAIN_ENDS.add(self.conn)
         self.job = -1  # the job whose settings this worker holds
+        self.held = 0  # its slots whose rows the main process has not taken yet
         self.dead = False
         self.tasks: deque[tuple[int, list[tuple[int, Path]]]] = deque()  # in flight, oldest first
 
@@ -413,6 +423,10 @@ class DecodePool:
         )
         self.jobs = 0
         self.closed = False
+        self._pinned = False
+        self.peak_waiting_rows = 0  # most decoded clips waiting for the consumer at once (last job)
+        self._to_release: list[_Worker] = []  # read slots to hand back at the decoders' next turn
+        self._start_round: Callable[[], None] | None = None
 
     _shared: DecodePool | None = None
     _shared_lock = threading.Lock()
@@ -450,7 +464,31 @@ class DecodePool:
         w.close(timeout=0.1)
         new = _Worker(self.ctx, w.wid, self.depth)
         self.workers[w.wid] = new
+        if self._pinned:
+            self._pin_worker(new, True)
         return new
+
+    def _pin(self, pin: bool) -> None:
+        """Taking turns (``pin``), worker ``k`` runs on core ``k``; otherwise anywhere it may.
+
+        The main process wakes every worker at the start of a round, and Linux places a woken process
+        beside its waker: measured on 2 cores, the second worker shared the first one's core for the first
+        2-4 ms of each round (of ~16). With a core each, the workers start together.
+        """
+        if pin == self._pinned or not hasattr(os, "sched_setaffinity"):
+            return
+        self._pinned = pin
+        for w in self.workers:
+            self._pin_worker(w, pin)
+
+    def _pin_worker(self, w: _Worker, pin: bool) -> None:
+        cores = sorted(os.sched_getaffinity(0))
+        if pin and self.size > len(cores):
+            return
+        try:
+            os.sched_setaffinity(w.proc.pid, {cores[w.wid]} if pin else cores)
+        except OSError:  # it has just exited (reported when its pipe closes), or affinity is locked
+            logger.debug("cannot set the affinity of decode worker %d", w.wid, exc_info=True)
 
     def _ring(self, rows: int, shape: tuple[int, ...]) -> torch.Tensor:
         """The shared slots for clips of ``shape``, ``rows`` per slot (kept while jobs keep that size)."""
@@ -473,9 +511,13 @@ class DecodePool:
         rows have been copied out.
 
         ``ahead=True``: every worker keeps two tasks of ``batch_size / workers`` files queued.
-        ``ahead=False`` (taking turns): a round of ``batch_size`` files starts only when the consumer
-        asks for more and the previous round is finished; its files go out in tasks of half a worker's
-        share to whichever worker is free, and its packets are handed on once the round is complete.
+        ``ahead=False`` (taking turns): a round of ``batch_size`` files starts when the consumer asks for
+        more, or calls :meth:`start_round` once its model is done, and no round runs; its files go out
+        in shrinking tasks, two queued per worker, each worker pinned to a core of its own; its packets
+        are handed on once the round is complete, or once every worker still at it has filled its
+        slots (videos with many clips: the first batch of rows is copied out, later rows wait in their
+        slots, so at most about ``batch_size + workers * depth * batch_size / workers`` rows are
+        decoded ahead of the model).
         The caller holds :attr:`lock`.
         """
         try:
@@ -486,9 +528,8 @@ class DecodePool:
             raise
 
     def _run(self, files, planner, transform, batch_size: int, ahead: bool):
-        from multiprocessing.connection import wait
-
         self.jobs += 1
+        self.peak_waiting_rows = 0
         limit = max(1, -(-batch_size // self.size))
         ring = None
         if isinstance(transform, ClipTransform):
@@ -499,15 +540,19 @@ class DecodePool:
         ready: deque[tuple[_Packet, torch.Tensor | None, Callable[[], None], int]] = deque()
         tasks = iter(range(1 << 62))
 
-        # taking turns, a round's files go out in smaller tasks to whichever worker is free, so that
-        # the workers finish the round together
-        per_task = limit if ahead else max(1, limit // 2)
+        # taking turns, a round's files go out in shrinking tasks (a share of what the round has left),
+        # two queued per worker, so that the workers neither wait for their next task nor finish apart
         round_left = 0  # files the current round may still hand out (taking turns)
+        self._pin(not ahead)
 
         def dispatch(w: _Worker, items=None) -> None:
             nonlocal round_left
             if items is None:
-                n = min(per_task, len(todo)) if ahead else min(per_task, len(todo), round_left)
+                if ahead:
+                    n = min(limit, len(todo))
+                else:
+                    share = min(round_left, len(todo))  # what this round can still hand out
+                    n = min(share, max(1, -(-share // (2 * self.size))))
                 items = [todo.popleft() for _ in range(n)]
                 round_left -= n
             if w.job != self.jobs:
@@ -517,46 +562,93 @@ class DecodePool:
             w.tasks.append((task, items))
             w.conn.send(("task", task, items, limit))
 
-        while True:
-            busy = [w for w in self.workers if w.tasks]
-            # taking turns: the consumer's next work (normalising rows, the model) waits for the round;
-            # the consumer does not touch the pool, so ``busy`` still holds after these yields
-            while ready and (ahead or not busy):
-                pk, rows, release, _ = ready.popleft()
-                yield pk, rows, release
-            if not todo and not busy:
-                return
-            # only reached when the consumer waits for data
-            if ahead:
-                for w in self.workers:
-                    while len(w.tasks) < 2 and todo:
-                        dispatch(w)
-            elif not busy:  # a new round: about one batch of files, handed out as workers get free
-                round_left = batch_size
-                for w in self.workers:
-                    if todo and round_left > 0:
-                        dispatch(w)
-            live = [w for w in self.workers if w.tasks]
-            conns = {w.conn: w for w in live}
-            sentinels = {w.proc.sentinel: w for w in live}
-            for obj in wait([*conns, *sentinels]):
-                w = conns[obj] if obj in conns else sentinels[obj]
-                if w.dead:  # its pipe and its sentinel were both ready: already replaced
-                    continue
-                if obj in conns:
-                    alive = self._receive(w, done_files, ready, ring, ahead)
-                else:  # it exited: read what it sent before dying
-                    while (alive := w.conn.poll()) and self._receive(w, done_files, ready, ring, ahead):
-                        pass
-                    alive = False
-                if not alive:
-                    self._crashed(w, done_files, ready, dispatch)
-            if not ahead:
-                for w in self.workers:
-                    if not w.tasks and todo and round_left > 0:
-                        dispatch(w)
+        def fill() -> None:
+            for w in self.workers:
+                while len(w.tasks) < 2 and todo and (ahead or round_left > 0):
+                    dispatch(w)
 
-    def _receive(self, w: _Worker, done_files: set[int], ready, ring, ahead: bool) -> bool:
+        def start_round() -> None:
+            """Taking turns, the decoders' turn, unless rows are waiting: workers whose slots were read
+            go on, and a round of about one batch of files starts if none runs."""
+            nonlocal round_left
+            if ready:
+                return
+            self._resume()
+            if not todo or any(w.tasks for w in self.workers):
+                return
+            round_left = batch_size
+            fill()
+
+        def decoding() -> bool:
+            """A worker has files left and can go on: it sends a packet once it has filled the next
+            one, so it stops when ``depth - 1`` of its slots wait to be read."""
+            return any(w.tasks and w.held < self.depth - 1 for w in self.workers)
+
+        self._start_round = None if ahead else start_round
+        try:
+            while True:
+                # taking turns: the consumer's next work (normalising rows, the model) waits until the
+                # round is done or every worker still at it waits for its slots to be read
+                while ready and (ahead or not decoding()):
+                    pk, rows, release, _ = ready.popleft()
+                    yield pk, rows, release
+                busy = any(w.tasks for w in self.workers)  # the consumer may have started a round
+                if not todo and not busy:
+                    return
+                # only reached when the consumer waits for data
+                if ahead:
+                    fill()
+                else:
+                    start_round()
+                self._wait(dispatch, done_files, ready, ring, ahead, batch_size)
+                if not ahead:
+                    fill()
+        finally:
+            self._start_round = None
+            self._resume()
+
+    def start_round(self) -> None:
+        """Taking turns, start decoding the next round now: called by the consumer as soon as the model
+        is done with a batch, so that the decoders work while it handles the results."""
+        if self._start_round is not None:
+            self._start_round()
+
+    def _wait(self, dispatch, done_files: set[int], ready, ring, ahead: bool, batch_size: int) -> None:
+        """Wait for a message or an exit of a busy worker and handle what arrives."""
+        from multiprocessing.connection import wait
+
+        live = [w for w in self.workers if w.tasks]
+        conns = {w.conn: w for w in live}
+        sentinels = {w.proc.sentinel: w for w in live}
+        for obj in wait([*conns, *sentinels]):
+            w = conns[obj] if obj in conns else sentinels[obj]
+            if w.dead:  # its pipe and its sentinel were both ready: already replaced
+                continue
+            if obj in conns:
+                alive = self._receive(w, done_files, ready, ring, ahead, batch_size)
+            else:  # it exited: read what it sent before dying
+                while (alive := w.conn.poll()) and self._receive(
+                    w, done_files, ready, ring, ahead, batch_size
+                ):
+                    pass
+                alive = False
+            if not alive:
+                self._crashed(w, done_files, ready, dispatch)
+
+    @staticmethod
+    def _release(w: _Worker) -> None:
+        w.held -= 1
+        w.free.release()
+
+    def _release_later(self, w: _Worker) -> None:
+        self._to_release.append(w)
+
+    def _resume(self) -> None:
+        """Hand back the slots the consumer has read since the decoders' last turn."""
+        while self._to_release:
+            self._release(self._to_release.pop())
+
+    def _receive(self, w: _Worker, done_files: set[int], ready, ring, ahead: bool, batch_size: int) -> bool:
         """Take one message from ``w``; False when its pipe is closed (it died)."""
         try:
             task, pk = w.conn.recv()
@@ -572,15 +664,23 @@ class DecodePool:
             w.tasks.popleft()
         if pk.slot is not None:
             rows = ring[w.wid, pk.slot, : pk.rows]
-            if ahead:  # handed on at once; the consumer releases the slot once it has the rows
-                ready.append((pk, rows, w.free.release, w.wid))
-            else:  # held until the round is complete: keep a copy, so the worker can go on
+            copied = sum(len(r) for _, r, _, wid in ready if wid < 0 and r is not None)
+            if ahead or copied >= batch_size:
+                # handed on in its slot; the consumer releases the slot once it has the rows (a worker
+                # whose slots are all held waits: what is decoded ahead stays bounded) -- taking turns,
+                # the slot goes back at the decoders' next turn, not while the model computes
+                w.held += 1
+                release = self._release if ahead else self._release_later
+                ready.append((pk, rows, functools.partial(release, w), w.wid))
+            else:  # taking turns, the first batch of a round is copied, so that the worker can go on
                 # (copied by numpy: a torch copy would wake the OpenMP threads, whose spinning
                 # afterwards slows the decoders still at work by ~50 %)
                 ready.append((pk, torch.from_numpy(rows.numpy().copy()), _noop, -1))
                 w.free.release()
         elif pk.x is not None or pk.entries or pk.failures:
             ready.append((pk, pk.x, _noop, w.wid))
+        waiting = sum(len(r) for _, r, _, _ in ready if r is not None)
+        self.peak_waiting_rows = max(self.peak_waiting_rows, waiting)
         return True
 
     def _crashed(self, w: _Worker, done_files: set[int], ready, dispatch) -> None:
@@ -645,11 +745,16 @@ def decode_strategy(device: torch.device | str) -> str:
     return "overlap"
 
 
-def _pooled(workers: int, *args) -> Iterator[tuple[_Packet, torch.Tensor | None, Callable[[], None]]]:
+def _pooled(
+    workers: int, running: list[DecodePool], *args
+) -> Iterator[tuple[_Packet, torch.Tensor | None, Callable[[], None]]]:
+    """The packets of a job run by a pool, which is put in ``running`` while the job runs."""
     pool, shared = DecodePool.acquire(workers)
+    running.append(pool)
     try:
         yield from pool.run(*args)
     finally:
+        running.clear()
         pool.lock.release()
         if not shared:
             pool.close()
@@ -744,8 +849,9 @@ def encode_files(
     if workers and "fork" not in torch.multiprocessing.get_all_start_methods():
         logger.info("no 'fork' start method on this platform: decoding in the calling thread")
         workers = 0
+    running: list[DecodePool] = []
     if workers > 0:
-        stream = _pooled(workers, files, planner, transform, batch_size, strategy == "overlap")
+        stream = _pooled(workers, running, files, planner, transform, batch_size, strategy == "overlap")
     else:
         stream = (
             (pk, pk.x, _noop)
@@ -772,6 +878,8 @@ def encode_files(
         now = [owners.popleft() for _ in range(len(x))]
         with torch.inference_mode():
             out = encode(x.to(device, non_blocking=True)).float().cpu().numpy()
+        if running:  # taking turns: the decoders' turn begins now, not once the results are handled
+            running[0].start_round()
         batches.recycle(x)
         for row, (fi, ci) in zip(out, now):
             if fi in vecs:  # a file that failed after its first chunk was dropped
