@@ -197,8 +197,8 @@ def test_probe_reports_audio_streams(tmp_path: Path) -> None:
 # bad input: every case must raise VideoReadError with the right reason, quickly
 
 
-def _remux(src: Path, dst: Path, **options: str) -> None:
-    with av.open(str(src)) as inp, av.open(str(dst), "w", options=options) as out:
+def _remux(src: Path, dst: Path, fmt: str | None = None, **options: str) -> None:
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=options) as out:
         ist = inp.streams.video[0]
         ost = out.add_stream_from_template(ist)
         for p in inp.demux(ist):
@@ -253,8 +253,14 @@ def test_bad_inputs_raise_quickly(media_dir: Path, tmp_path: Path) -> None:
 def test_remuxed_copies_read_identically(media_dir: Path, tmp_path: Path) -> None:
     _faststart_copy(media_dir / "test.mp4", tmp_path / "fast.mp4")
     _remux(media_dir / "test.mp4", tmp_path / "full.mkv")
+    # named for another container than they hold: the demuxer tried first by name fails, probing finds it
+    _remux(media_dir / "test.mp4", tmp_path / "matroska_named.mp4", fmt="matroska")
+    _remux(media_dir / "test.mp4", tmp_path / "mp4_named.mkv", fmt="mp4")
     idx = [0, 150, 240, 299]
-    for path in (tmp_path / "fast.mp4", tmp_path / "full.mkv"):
+    paths = ["fast.mp4", "full.mkv", "matroska_named.mp4", "mp4_named.mkv"]
+    assert probe(tmp_path / "matroska_named.mp4").container.startswith("matroska")
+    assert probe(tmp_path / "mp4_named.mkv").container.startswith("mov")
+    for path in (tmp_path / p for p in paths):
         assert probe(path).num_frames == 300
         with VideoReader(path, backend="pyav") as r:
             assert torch.equal(r.get_frames(idx), full_decode(media_dir / "test.mp4")[idx])
