@@ -665,10 +665,11 @@ class DecodePool:
         if pk.slot is not None:
             rows = ring[w.wid, pk.slot, : pk.rows]
             copied = sum(len(r) for _, r, _, wid in ready if wid < 0 and r is not None)
-            if ahead or copied >= batch_size:
+            if ahead or copied >= batch_size or not w.tasks:
                 # handed on in its slot; the consumer releases the slot once it has the rows (a worker
-                # whose slots are all held waits: what is decoded ahead stays bounded) -- taking turns,
-                # the slot goes back at the decoders' next turn, not while the model computes
+                # whose slots are all held waits: what is decoded ahead stays bounded; one with nothing
+                # left to do needs no copy) -- taking turns, the slot goes back at the decoders' next
+                # turn, not while the model computes
                 w.held += 1
                 release = self._release if ahead else self._release_later
                 ready.append((pk, rows, functools.partial(release, w), w.wid))
