@@ -60,7 +60,7 @@ burnt = []
 for _ in range(9):
     x @ x  # a parallel region; afterwards the second thread idles in OpenMP's wait
     c0 = time.process_time()
-    time.sleep(0.05)  # the main thread sleeps: what the process burns now is the idle thread's spinning
+    time.sleep(0.1)  # the main thread sleeps: what the process burns now is the idle thread's spinning
     burnt.append(time.process_time() - c0)
 print(json.dumps({"applied": applied, "spin_ms": 1000 * statistics.median(burnt),
                   "env": os.environ.get("GOMP_SPINCOUNT")}))
