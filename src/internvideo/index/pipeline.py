@@ -384,7 +384,7 @@ class _Worker:
         child.close()
         _MAIN_ENDS.add(self.conn)
         self.job = -1  # the job whose settings this worker holds
-        self.held = 0  # its slots whose rows the main process has not taken yet
+        self.held = 0  # its slots received and not yet handed back
         self.dead = False
         self.tasks: deque[tuple[int, list[tuple[int, Path]]]] = deque()  # in flight, oldest first
 
@@ -746,21 +746,6 @@ def decode_strategy(device: torch.device | str) -> str:
     return "overlap"
 
 
-def _pooled(
-    workers: int, running: list[DecodePool], *args
-) -> Iterator[tuple[_Packet, torch.Tensor | None, Callable[[], None]]]:
-    """The packets of a job run by a pool, which is put in ``running`` while the job runs."""
-    pool, shared = DecodePool.acquire(workers)
-    running.append(pool)
-    try:
-        yield from pool.run(*args)
-    finally:
-        running.clear()
-        pool.lock.release()
-        if not shared:
-            pool.close()
-
-
 class _Batches:
     """Model batches assembled from decoded rows: ``batch_size``-row float tensors, allocated once and
     refilled. Raw ``uint8`` rows are normalised on the way in (see :class:`ClipTransform`)."""
@@ -850,14 +835,6 @@ def encode_files(
     if workers and "fork" not in torch.multiprocessing.get_all_start_methods():
         logger.info("no 'fork' start method on this platform: decoding in the calling thread")
         workers = 0
-    running: list[DecodePool] = []
-    if workers > 0:
-        stream = _pooled(workers, running, files, planner, transform, batch_size, strategy == "overlap")
-    else:
-        stream = (
-            (pk, pk.x, _noop)
-            for pk in _decode_packets(list(enumerate(files)), planner, transform, batch_size)
-        )
     logger.debug("decoding with %d workers (%s)", workers, strategy)
     batches = _Batches(batch_size, transform, pin=device.type == "cuda")
     pending: dict[int, FileResult] = {}
@@ -879,8 +856,8 @@ def encode_files(
         now = [owners.popleft() for _ in range(len(x))]
         with torch.inference_mode():
             out = encode(x.to(device, non_blocking=True)).float().cpu().numpy()
-        if running:  # taking turns: the decoders' turn begins now, not once the results are handled
-            running[0].start_round()
+        if pool is not None:  # taking turns: the decoders' turn begins now, not once the results are handled
+            pool.start_round()
         batches.recycle(x)
         for row, (fi, ci) in zip(out, now):
             if fi in vecs:  # a file that failed after its first chunk was dropped
@@ -898,6 +875,15 @@ def encode_files(
         del pending[fi]
         return r
 
+    pool: DecodePool | None = None
+    if workers > 0:  # the pool's lock is held from here to the ``finally`` below
+        pool, shared = DecodePool.acquire(workers)
+        stream = pool.run(files, planner, transform, batch_size, strategy == "overlap")
+    else:
+        stream = (
+            (pk, pk.x, _noop)
+            for pk in _decode_packets(list(enumerate(files)), planner, transform, batch_size)
+        )
     try:
         for packet, rows, release in stream:
             for fi, k, last, meta, clips in packet.entries:
@@ -929,4 +915,8 @@ def encode_files(
                 yield done
     finally:
         stream.close()
+        if pool is not None:
+            pool.lock.release()
+            if not shared:
+                pool.close()
         bar.close()
