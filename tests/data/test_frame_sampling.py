@@ -13,6 +13,7 @@ from internvideo.data.sampling import (
     random_segment_indices,
     sample_indices,
     segment_indices,
+    strided_indices,
 )
 
 
@@ -61,6 +62,22 @@ def test_random_segment_indices() -> None:
     seg = 299 / 8
     for i, v in enumerate(a):
         assert round(seg * i) <= v <= round(seg * (i + 1))
+
+
+def test_strided_indices_hand_computed() -> None:
+    # 16 frames, 8 wanted: stride 2, span 15, one frame of room -> starts 0 or 1
+    assert strided_indices(8, 16, num_clips=2, clip_idx=0) == [0, 2, 4, 6, 8, 10, 12, 14]  # round(1/3)
+    assert strided_indices(8, 16, num_clips=2, clip_idx=1) == [1, 3, 5, 7, 9, 11, 13, 15]  # round(2/3)
+    # 100 frames: stride 12, span 85, room 15 -> the validation view starts at round(7.5) = 8
+    assert strided_indices(8, 100) == list(range(8, 93, 12))
+    starts = {strided_indices(8, 100, seed=s)[0] for s in range(200)}
+    assert starts == set(range(16))  # every start in [0, room] occurs, no other
+    for s in range(20):
+        idx = strided_indices(8, 100, seed=s)
+        assert np.all(np.diff(idx) == 12)  # equal gaps, unlike segment sampling
+    assert strided_indices(8, 5, seed=0) == [0, 1, 2, 3, 4, 4, 4, 4]  # short video: padded
+    assert sample_indices("stride", 8, 16, seed=3) == strided_indices(8, 16, seed=3)
+    assert sample_indices("stride", 8, 16, num_clips=2, clip_idx=1) == strided_indices(8, 16, None, 2, 1)
 
 
 def test_fps_indices_hand_computed() -> None:

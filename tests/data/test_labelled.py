@@ -81,6 +81,26 @@ def test_multiview_items_and_frame_order(world: Path) -> None:
     assert batch["video"].shape == (2, 4, 3, 32, 32) and batch["label"].tolist() == [0, 1]
 
 
+def test_stride_sampling_in_training_and_test_views(world: Path) -> None:
+    from internvideo.data.video import VideoReader
+
+    rows = read_synth_manifest(world / "train.jsonl")
+    with VideoReader(rows[3].video_path) as r:
+        every = r.get_frames(list(range(8)))  # the 8-frame clip: stride 2 for 4 frames, starts 0 or 1
+    ident = lambda x, g: x  # noqa: E731
+    test = LabelledVideoDataset(rows, num_frames=4, transform=ident, sampling="stride", test_views=(2, 1))
+    views = test[3]["video"]  # (2 clips x 1 crop, T, C, H, W) with the identity transform
+    assert torch.equal(views[0], every[[0, 2, 4, 6]]) and torch.equal(views[1], every[[1, 3, 5, 7]])
+    train = LabelledVideoDataset(rows, num_frames=4, transform=ident, sampling="stride")
+    seen = set()
+    for epoch in range(6):
+        train.set_epoch(epoch)
+        clip = train[3]["video"]
+        start = next(s for s in (0, 1) if torch.equal(clip, every[[s, s + 2, s + 4, s + 6]]))
+        seen.add(start)
+    assert seen == {0, 1}
+
+
 def test_augmentation_depends_on_seed_epoch_index_only(world: Path) -> None:
     rows = read_synth_manifest(world / "train.jsonl")
 

@@ -7,7 +7,8 @@ Every reader returns a list of :class:`LabelledRow` (absolute video path, intege
   ``f(uint8 (T, C, H, W), generator) -> float (C, T, H, W)`` whose randomness is drawn from
   ``(seed, epoch, index)`` — the same sample gets the same augmentation whatever the number of
   processes or workers, so runs are reproducible and resumable;
-* testing (``test_views=(K, crops)``): ``K`` temporal clips (``segment`` sampling, clip ``k`` of ``K``)
+* testing (``test_views=(K, crops)``): ``K`` temporal clips (``segment`` views, clip ``k`` of ``K``; strided
+  views when the dataset samples with ``stride``)
   each through an eval transform that yields ``crops`` spatial views; the item holds
   ``(K * crops, C, T, H, W)``, clip-major.
 
@@ -283,9 +284,12 @@ class LabelledVideoDataset(Dataset):
             return self._apply(frames, gen)
         clips, crops = self.test_views
 
+        # test views: evenly spread strided clips for stride sampling, segment views otherwise
+        policy = "stride" if self.sampling == "stride" else "segment"
+
         def views(vlen: int) -> list[list[int]]:
             return [
-                sample_indices("segment", self.num_frames, vlen, num_clips=clips, clip_idx=k)
+                sample_indices(policy, self.num_frames, vlen, num_clips=clips, clip_idx=k)
                 for k in range(clips)
             ]
 

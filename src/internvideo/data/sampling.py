@@ -12,6 +12,10 @@ Which policy serves which protocol:
   takes a fixed offset of ``(k+1)/(n+1)`` of each segment. ``num_clips=1, clip_idx=0`` is the
   validation view.
 * ``random_segment`` -- single-modality classification training: a random frame per segment.
+* ``stride`` -- dense sampling at a fixed stride (``kinetics_dense`` style): the longest regular stride
+  that fits, from a random start in training and from evenly spread starts for test views. Every gap
+  between sampled frames is equal, which speed-sensitive classes (accelerating vs decelerating) need;
+  segment sampling jitters the gaps.
 * ``fps`` -- long-video / QA use: frames at a target rate, centred in each ``1/target_fps`` bin.
 * :func:`dense_windows` -- overlapping fixed-length windows for temporal-localisation features.
 """
@@ -31,6 +35,7 @@ __all__ = [
     "random_segment_indices",
     "sample_indices",
     "segment_indices",
+    "strided_indices",
     "SAMPLING_POLICIES",
 ]
 
@@ -123,6 +128,33 @@ def random_segment_indices(
     return out
 
 
+def strided_indices(
+    num_frames: int,
+    vlen: int,
+    seed: int | np.random.Generator | None = None,
+    num_clips: int = 1,
+    clip_idx: int = 0,
+) -> list[int]:
+    """``num_frames`` frames at one fixed stride, ``max(1, vlen // num_frames)``.
+
+    The span ``stride * (num_frames - 1) + 1`` starts at a uniformly random frame of
+    ``[0, vlen - span]`` when ``seed`` is given (training); otherwise test view ``clip_idx`` of
+    ``num_clips`` starts at ``round((vlen - span) * (clip_idx + 1) / (num_clips + 1))``. Videos shorter
+    than ``num_frames`` are padded with the last index.
+    """
+    _check(num_frames, vlen)
+    if num_clips < 1 or not 0 <= clip_idx < num_clips:
+        raise ValueError(f"need 0 <= clip_idx < num_clips, got clip_idx={clip_idx}, num_clips={num_clips}")
+    stride = max(1, vlen // num_frames)
+    room = max(0, vlen - (stride * (num_frames - 1) + 1))
+    if seed is not None:
+        start = int(_rng(seed).integers(0, room + 1))
+    else:
+        start = int(round(room * (clip_idx + 1) / (num_clips + 1)))
+    idx = [start + stride * i for i in range(num_frames)]
+    return _pad_last([i for i in idx if i < vlen], num_frames)
+
+
 def fps_indices(
     vlen: int,
     video_fps: float,
@@ -203,8 +235,13 @@ def _policy_random_segment(num_frames: int, vlen: int, seed=None, **_: object) -
     return random_segment_indices(num_frames, vlen, seed)
 
 
+def _policy_stride(num_frames: int, vlen: int, seed=None, num_clips: int = 1, clip_idx: int = 0, **_: object):
+    return strided_indices(num_frames, vlen, seed, num_clips, clip_idx)
+
+
 SAMPLING_POLICIES: dict[str, Callable[..., list[int]]] = {
     "middle": _policy_middle,
+    "stride": _policy_stride,
     "rand": _policy_rand,
     "segment": _policy_segment,
     "random_segment": _policy_random_segment,
@@ -225,7 +262,8 @@ def sample_indices(
     min_frames: int | None = None,
     max_frames: int | None = None,
 ) -> list[int]:
-    """Dispatch to a policy by name: ``middle``, ``rand``, ``segment``, ``random_segment``, ``fps``.
+    """Dispatch to a policy by name: ``middle``, ``rand``, ``segment``, ``random_segment``, ``stride``,
+    ``fps``.
 
     ``fpsX`` (for example ``fps1`` or ``fps0.5``) is the upstream spelling of ``fps`` with
     ``target_fps=X``; the fps policies need ``video_fps``. For ``fps``, ``num_frames`` is used as
