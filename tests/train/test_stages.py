@@ -23,7 +23,14 @@ from internvideo.train.finetune import (
     set_probing,
     transfer_head,
 )
-from internvideo.train.stage1 import EncoderSpec, FrozenTeacher, run_stage1, stage1_tiny_synth
+from internvideo.errors import ConfigError
+from internvideo.train.stage1 import (
+    EncoderSpec,
+    FrozenTeacher,
+    resample_tokens,
+    run_stage1,
+    stage1_tiny_synth,
+)
 
 SPEC = {
     "encoder.img_size": 32,
@@ -122,6 +129,66 @@ def test_stage1_with_teachers_saves_a_student_that_loads_strictly(world: Path, t
     # the last training checkpoint holds the same weights
     ckpt = load_file(tmp_path / "s1t" / "checkpoints" / "step_00000002" / "model.safetensors")
     assert all(torch.equal(ckpt[k], v) for k, v in student.state_dict().items())
+
+
+def test_resample_tokens_averages_grid_blocks() -> None:
+    # a (T=2, G=4) grid of scalar tokens onto (1, 2): each target token is the mean of a 2x2x2 block
+    x = torch.arange(2 * 16, dtype=torch.float32).reshape(1, 32, 1)
+    y = resample_tokens(x, (2, 4), (1, 2))[0, :, 0]
+    grid = x.reshape(2, 4, 4)
+    want = [grid[:, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].mean() for i in range(2) for j in range(2)]
+    assert torch.equal(y, torch.stack(want))
+    assert resample_tokens(x, (2, 4), (2, 4)) is x
+
+
+def test_teacher_from_a_video_text_model_at_its_own_size() -> None:
+    """A video-text model's vision tower (112 px, patch 14: 4x8x8 tokens) teaches a 32 px / patch 8 student
+    (2x4x4): clips are resized for it, its tokens and attention averaged onto the student's grid."""
+    from internvideo.models.default import TinySynthModelConfig, build_tiny_synth_model
+
+    torch.manual_seed(0)
+    vt = build_tiny_synth_model(TinySynthModelConfig(depth=2, embed_dim=48, num_heads=2), pretrained_text=False)
+    teacher = FrozenTeacher(vt, layers=1, img_size=112)
+    assert teacher.encoder is vt.vision_encoder and teacher.grid == (4, 8)
+    x = torch.randn(2, 3, 8, 32, 32)
+    out = teacher(x, grid=(4, 4))
+    assert out.hidden.shape == (1, 2, 1 + 4 * 16, 48) and out.attn.shape == (2, 4 * 16)
+    # the pooled target is the tower's own pooled feature of the resized clip
+    big = torch.nn.functional.interpolate(
+        x.transpose(1, 2).flatten(0, 1), size=(112, 112), mode="bilinear", antialias=True, align_corners=False
+    )
+    big = big.reshape(2, 8, 3, 112, 112).transpose(1, 2)
+    with torch.no_grad():
+        tokens = vt.vision_encoder.forward_features(big)
+        pooled, attn = vt.vision_encoder.clip_projector(tokens, return_attn=True)
+    torch.testing.assert_close(out.pooled, torch.nn.functional.normalize(pooled, dim=-1), atol=1e-6, rtol=1e-5)
+    want = resample_tokens(attn[:, 1:, None], (4, 8), (4, 4))[..., 0]
+    torch.testing.assert_close(out.attn, want, atol=1e-7, rtol=1e-5)
+    with pytest.raises(ConfigError, match="built for 112 px"):
+        FrozenTeacher(vt, layers=1, img_size=64)
+    with pytest.raises(ConfigError, match="InternVideo2 encoder or a video-text model"):
+        FrozenTeacher(torch.nn.Linear(2, 2), layers=1)
+
+
+def test_stage1_with_the_embedded_default_model_as_teacher(world: Path, tmp_path: Path) -> None:
+    """The benchmark's stage 1: the default model (named with its tag, so its packaged weights load) at
+    112 px teaches a 32 px student through its pooled feature only, on unmasked clips."""
+    over = {
+        **_common(world, tmp_path / "s1d"),
+        "encoder.num_frames": 8,  # the teacher's frame count
+        "clip_teacher.model": "internvideo2_tiny_synth.synth",
+        "clip_teacher.img_size": 112,
+        "clip_teacher.layers": 1,
+        "loss_clip": 0.0,
+        "mask.kind": "none",
+    }
+    model = run_stage1(apply_overrides(stage1_tiny_synth(), over), resume=False)
+    rows = read_metrics(tmp_path / "s1d" / "metrics.jsonl")
+    assert "clip" not in rows[-1] and rows[-1]["loss"] == pytest.approx(rows[-1]["final"], rel=1e-6)
+    assert 0.0 < rows[-1]["final"] < 4.0
+    assert model.cfg.clip_teacher_final_dim == 256  # the default model's pooled width
+    enc = create_model("internvideo2_tiny_patch14_56", pretrained=tmp_path / "s1d" / "encoder")
+    assert enc.cfg.img_size == 32 and enc.cfg.num_classes == 0
 
 
 def test_distill_and_finetune_checkpoints_load_strictly(world: Path, tmp_path: Path) -> None:

@@ -330,6 +330,7 @@ def evaluate_classifier(
         rows,
         num_frames=recipe.encoder.num_frames,
         transform=test_tf,
+        sampling=recipe.data.sampling,
         test_views=(recipe.test_clips, recipe.test_crops),
         frame_order=frame_order,  # type: ignore[arg-type]
         cache=recipe.data.cache,
