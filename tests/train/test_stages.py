@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from internvideo.data.masking import MaskConfig
+from internvideo.errors import ConfigError
 from internvideo.models import create_model
 from internvideo.models.hub import save_pretrained
 from internvideo.models.vision import InternVideo2, InternVideo2Pretrain
@@ -23,7 +24,6 @@ from internvideo.train.finetune import (
     set_probing,
     transfer_head,
 )
-from internvideo.errors import ConfigError
 from internvideo.train.stage1 import (
     EncoderSpec,
     FrozenTeacher,
@@ -147,7 +147,9 @@ def test_teacher_from_a_video_text_model_at_its_own_size() -> None:
     from internvideo.models.default import TinySynthModelConfig, build_tiny_synth_model
 
     torch.manual_seed(0)
-    vt = build_tiny_synth_model(TinySynthModelConfig(depth=2, embed_dim=48, num_heads=2), pretrained_text=False)
+    vt = build_tiny_synth_model(
+        TinySynthModelConfig(depth=2, embed_dim=48, num_heads=2), pretrained_text=False
+    )
     teacher = FrozenTeacher(vt, layers=1, img_size=112)
     assert teacher.encoder is vt.vision_encoder and teacher.grid == (4, 8)
     x = torch.randn(2, 3, 8, 32, 32)
@@ -161,7 +163,9 @@ def test_teacher_from_a_video_text_model_at_its_own_size() -> None:
     with torch.no_grad():
         tokens = vt.vision_encoder.forward_features(big)
         pooled, attn = vt.vision_encoder.clip_projector(tokens, return_attn=True)
-    torch.testing.assert_close(out.pooled, torch.nn.functional.normalize(pooled, dim=-1), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        out.pooled, torch.nn.functional.normalize(pooled, dim=-1), atol=1e-6, rtol=1e-5
+    )
     want = resample_tokens(attn[:, 1:, None], (4, 8), (4, 4))[..., 0]
     torch.testing.assert_close(out.attn, want, atol=1e-7, rtol=1e-5)
     with pytest.raises(ConfigError, match="built for 112 px"):

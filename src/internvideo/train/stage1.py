@@ -264,7 +264,11 @@ class FrozenTeacher(nn.Module):
         if self.img_size and tuple(x.shape[-2:]) != (self.img_size, self.img_size):
             frames = x.transpose(1, 2).flatten(0, 1).float()
             frames = F.interpolate(
-                frames, size=(self.img_size, self.img_size), mode="bilinear", antialias=True, align_corners=False
+                frames,
+                size=(self.img_size, self.img_size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
             )
             x = frames.reshape(b, t, *frames.shape[1:]).transpose(1, 2).to(x.dtype)
         if self.per_frame:
