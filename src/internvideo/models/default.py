@@ -47,6 +47,8 @@ class TinySynthModelConfig:
     lock_text: bool = True
     max_txt_len: int = 40
     drop_path_rate: float = 0.05
+    # LayerScale start of the vision blocks (1e-5 as the released models; only initialisation depends on it)
+    init_values: float = 1e-5
 
 
 def build_tiny_synth_model(
@@ -67,6 +69,7 @@ def build_tiny_synth_model(
         attn_pool_num_heads=cfg.attn_pool_num_heads,
         clip_embed_dim=cfg.clip_embed_dim,
         drop_path_rate=cfg.drop_path_rate,
+        init_values=cfg.init_values,
         gelu="tanh",
     )
     text = minilm_config()
