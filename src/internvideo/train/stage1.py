@@ -593,8 +593,9 @@ class Stage1Recipe:
 
 
 def stage1_tiny_synth() -> Stage1Recipe:
-    """Teacher-free stage 1 (tube mask 0.75, normalised-pixel target) of a tiny encoder on the synthetic world."""
-    return Stage1Recipe()
+    """Teacher-free stage 1 (tube mask 0.75, normalised-pixel target) of a tiny encoder on the synthetic
+    world, frames at a fixed stride; ``benchmarks/stage1_helps.py`` adds the default model as teacher."""
+    return Stage1Recipe(data=ClipData(sampling="stride"))
 
 
 def stage1_published() -> Stage1Recipe:
