@@ -195,6 +195,21 @@ def test_stage1_with_the_embedded_default_model_as_teacher(world: Path, tmp_path
     assert enc.cfg.img_size == 32 and enc.cfg.num_classes == 0
 
 
+def test_teacher_geometry_errors_are_clean_cli_errors(world: Path, tmp_path: Path, capsys) -> None:
+    from internvideo.train.__main__ import main
+
+    args = [f"{k}={v}" for k, v in _common(world, tmp_path / "bad").items()]
+    for teacher_size, why in (
+        ("64", "built for 112 px clips, not 64"),
+        ("0", "cannot be built at the student"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["stage1_tiny_synth", *args, "clip_teacher.model=internvideo2_tiny_synth.synth",
+                  f"clip_teacher.img_size={teacher_size}", "--fresh"])  # fmt: skip
+        assert exc.value.code == 2
+        assert why in capsys.readouterr().err
+
+
 def test_distill_and_finetune_checkpoints_load_strictly(world: Path, tmp_path: Path) -> None:
     tdir = _teacher_dir(tmp_path)
     over = {

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m internvideo.train
             logging.getLogger("internvideo.train").info(
                 "finished at step %d: %s", result.step, result.last_metrics
             )
+    except ConfigError as exc:  # a setting found wrong once the run builds its parts
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     finally:
         cleanup_distributed()
     return 0

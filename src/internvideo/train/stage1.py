@@ -228,7 +228,15 @@ class FrozenTeacher(nn.Module):
         tagged = split_name(cfg.model)[1] is not None
         pretrained: bool | str = cfg.pretrained or tagged
         kwargs = {} if cfg.img_size else model_kwargs
-        model = create_model(cfg.model, pretrained=pretrained, **kwargs)
+        try:
+            model = create_model(cfg.model, pretrained=pretrained, **kwargs)
+        except TypeError as exc:  # a model that cannot be rebuilt at another geometry (video-text)
+            if not kwargs:
+                raise
+            raise ConfigError(
+                f"teacher {cfg.model} cannot be built at the student's frames and image size ({exc}); set "
+                "its img_size to its own size to keep its geometry"
+            ) from exc
         if not pretrained:
             logger.warning("teacher %s has random weights (no pretrained path given)", cfg.model)
         teacher = cls(model, cfg.layers, cfg.interval, cfg.per_frame, cfg.img_size)
