@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.masking import MaskConfig, make_mask, with_cls
-from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize
 from ..errors import ConfigError
 from ..models.layers import Block, sincos_3d
 from ..models.vision import InternVideo2, InternVideo2Pretrain, VisionConfig
@@ -269,16 +269,8 @@ class FrozenTeacher(nn.Module):
     def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> TeacherOutput:
         enc = self.encoder
         b, _, t = x.shape[:3]
-        if self.img_size and tuple(x.shape[-2:]) != (self.img_size, self.img_size):
-            frames = x.transpose(1, 2).flatten(0, 1).float()
-            frames = F.interpolate(
-                frames,
-                size=(self.img_size, self.img_size),
-                mode="bilinear",
-                antialias=True,
-                align_corners=False,
-            )
-            x = frames.reshape(b, t, *frames.shape[1:]).transpose(1, 2).to(x.dtype)
+        if self.img_size:  # (B, C, T, H, W) frames resized for the teacher (a no-op at its size)
+            x = resize(x.transpose(1, 2), (self.img_size, self.img_size), antialias=True).transpose(1, 2)
         if self.per_frame:
             frames = x.transpose(1, 2).reshape(b * t, x.shape[1], 1, *x.shape[-2:])
             last, hidden = enc.forward_intermediates(frames, indices=self.index, use_image=True)
