@@ -97,7 +97,7 @@ def test_search_refuses_another_model(index_dir: Path, tmp_path: Path) -> None:
     assert main(["search", str(index_dir), "anything", "--model", str(tmp_path / "other")]) == 1
 
 
-def test_similar_excludes_the_query_video(index_dir: Path, tmp_path: Path, capsys) -> None:
+def test_similar_excludes_the_query_video(index_dir: Path, model, tmp_path: Path, capsys) -> None:
     idx = VideoIndex.open(index_dir)
     videos = [i for i, it in enumerate(idx.items) if it["kind"] == "video"]
     q = videos[2]
@@ -113,3 +113,21 @@ def test_similar_excludes_the_query_video(index_dir: Path, tmp_path: Path, capsy
     assert similar_main([str(index_dir), str(copy), "-k", "2", "--json"], prog="s") == 0
     out = json.loads(capsys.readouterr().out)["results"]
     assert len(out) == 2 and out[0]["path"] == qpath and out[0]["score"] == pytest.approx(1.0, abs=1e-5)
+
+    # a long video outside the index is embedded as the index embedded its copy (the mean of its
+    # segments, with the index's window and stride), so the copy comes first with a score of 1
+    long_row = next(i for i, it in enumerate(idx.items) if it["kind"] == "segment")
+    long_path = idx.items[long_row]["path"]
+    long_copy = tmp_path / "long_copy.mp4"
+    shutil.copyfile(long_path, long_copy)
+    res = similar_videos(idx, long_copy, k=1)
+    assert res[0].path == long_path and res[0].score == pytest.approx(1.0, abs=1e-5)
+    # ``embed`` with the index's settings gives the stored vectors themselves (this random model puts
+    # every clip within a cosine of 1e-6 of every other, so compare vectors, not scores)
+    from internvideo.index import embed_videos
+
+    rows = idx.rows_of(long_path, kind=None)
+    manifest = embed_videos(model, [long_copy], tmp_path / "emb", window=4.0, stride=2.0, workers=0)
+    e = np.load(tmp_path / "emb" / manifest[0]["file"])
+    assert manifest[0]["kinds"] == [idx.items[r]["kind"] for r in rows]
+    np.testing.assert_allclose(e, np.asarray(idx.vectors)[rows], atol=1e-6)

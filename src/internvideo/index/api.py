@@ -138,7 +138,12 @@ def similar_videos(
         if not path.exists():
             raise ConfigError(f"{video}: no such file, and it is not in the index")
         model = model_for_index(index, model)
-        query = _embed_whole(model, [path], workers)[0]
+        seg = index.header.get("segments") or {}
+        window, stride = float(seg.get("window", 0.0)), float(seg.get("stride", 0.0))
+        res = _embed_as_indexed(model, [path], window, stride, workers=workers)[0]
+        if not res.ok:
+            _raise_failed(res)
+        query = res.vectors[:1]
     allowed = _rows_for(index, kind)
     if allowed is None:
         allowed = np.arange(len(index))
@@ -153,23 +158,31 @@ def _raise_failed(res: FileResult) -> None:
     raise VideoReadError(res.path, res.reason, res.detail)
 
 
-def _embed_whole(model: nn.Module, files: Sequence[Path], workers: int | None) -> np.ndarray:
+def _embed_as_indexed(
+    model: nn.Module,
+    files: Sequence[Path],
+    window: float,
+    stride: float,
+    batch_size: int = 16,
+    workers: int | None = 0,
+    progress: bool | str = False,
+) -> dict[int, FileResult]:
+    """Results per file position; each readable file's first row is its whole-video vector as
+    :func:`~internvideo.index.build_index` with these segment settings stores it (a long video's is the
+    normalised mean of its segments'), followed by its segments."""
+    from .build import with_whole_video
+
     pre = preprocessing_for(model)
     device = next(model.parameters()).device
+    plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride, whole=False)
     out = {}
-    for res in encode_files(
-        files,
-        SegmentPlan(pre.num_frames, pre.sampling),
-        pre.transform(),
-        video_encoder(model),
-        16,
-        workers,
-        device,
+    for r in encode_files(
+        files, plan, pre.transform(), video_encoder(model), batch_size, workers, device, progress
     ):
-        if not res.ok:
-            _raise_failed(res)
-        out[res.index] = res.vectors
-    return np.concatenate([out[i] for i in range(len(files))])
+        if r.ok:
+            r.clips, r.vectors = with_whole_video(r.meta, r.clips, r.vectors)
+        out[r.index] = r
+    return out
 
 
 def parse_labels(text: str) -> list[str]:
@@ -328,25 +341,13 @@ def embed_videos(
     """Write one ``(n, D)`` array per video into ``out`` plus ``manifest.jsonl``.
 
     Row 0 is the whole video; with ``window > 0`` the next rows are the windows (seconds) of videos
-    longer than one window. The manifest names each row's kind, start and end.
+    longer than one window, and row 0 of such a video is the normalised mean of its windows' rows --
+    the same vectors ``index`` stores with the same settings. The manifest names each row's kind, start
+    and end.
     """
     pre = preprocessing_for(model)
     files = [Path(v) for v in videos]
-    device = next(model.parameters()).device
-    plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride)
-    results = {
-        r.index: r
-        for r in encode_files(
-            files,
-            plan,
-            pre.transform(),
-            video_encoder(model),
-            batch_size,
-            workers,
-            device,
-            progress and "embedding",
-        )
-    }
+    results = _embed_as_indexed(model, files, window, stride, batch_size, workers, progress and "embedding")
     extra = {
         "model": str(getattr(model, "index_model_name", type(model).__name__)),
         "fingerprint": getattr(model, "fingerprint", ""),
