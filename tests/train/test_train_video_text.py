@@ -127,6 +127,7 @@ def test_class_prompt_loss_matches_zero_shot_weights_and_a_hand_computed_cross_e
     out["loss"].backward()
     assert model.text_proj.weight.grad.abs().sum() > 0  # the class texts go through text_proj
     assert model.vision_proj.weight.grad.abs().sum() > 0
+    assert model.temp.grad is None  # the temperature is VTC's to learn
 
 
 def test_class_prompt_loss_caches_frozen_text_layers_and_needs_prompts(tiny_stage2) -> None:
