@@ -408,7 +408,7 @@ class DecodePool:
     and exit when the main process is gone, even after a SIGKILL.
     """
 
-    depth = int(os.environ.get('IV_DEPTH', 2))  # shared slots per worker: one being filled while the main process reads the other
+    depth = 2  # shared slots per worker: one being filled while the main process reads the other
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -665,7 +665,7 @@ class DecodePool:
         if pk.slot is not None:
             rows = ring[w.wid, pk.slot, : pk.rows]
             copied = sum(len(r) for _, r, _, wid in ready if wid < 0 and r is not None)
-            if ahead or copied >= batch_size or not w.tasks or w.held + 1 < self.depth - 1:
+            if ahead or copied >= batch_size or not w.tasks:
                 # handed on in its slot; the consumer releases the slot once it has the rows (a worker
                 # whose slots are all held waits: what is decoded ahead stays bounded; one with nothing
                 # left to do needs no copy) -- taking turns, the slot goes back at the decoders' next
