@@ -51,10 +51,18 @@ def zero_shot_weights(
         raise ValueError("every class needs at least one prompt")
     flat = [p for ps in prompts for p in ps]
     emb = torch.cat([model.encode_text(flat[s : s + batch_size]) for s in range(0, len(flat), batch_size)])
-    emb = F.normalize(emb.float(), dim=-1)
-    counts = torch.tensor([len(p) for p in prompts], device=emb.device)
-    owner = torch.repeat_interleave(torch.arange(len(prompts), device=emb.device), counts)
-    weights = emb.new_zeros(len(prompts), emb.shape[1]).index_add_(0, owner, emb)
+    return ensemble_prompts(emb, [len(p) for p in prompts])
+
+
+def ensemble_prompts(embeddings: Tensor, counts: Sequence[int]) -> Tensor:
+    """Class weights from prompt embeddings ``(sum(counts), D)`` listed class by class (``counts[i]``
+    prompts of class ``i``): each class's normalised embeddings averaged, normalised again. Differentiable.
+    """
+    emb = F.normalize(embeddings.float(), dim=-1)
+    owner = torch.repeat_interleave(
+        torch.arange(len(counts), device=emb.device), torch.as_tensor(counts, device=emb.device)
+    )
+    weights = emb.new_zeros(len(counts), emb.shape[1]).index_add(0, owner, emb)
     return F.normalize(weights, dim=-1)
 
 
@@ -87,6 +95,7 @@ def zero_shot_classify(
 __all__ = [
     "VIDEO_TEMPLATES",
     "class_prompts",
+    "ensemble_prompts",
     "zero_shot_classify",
     "zero_shot_logits",
     "zero_shot_weights",

@@ -31,7 +31,7 @@ from torch import nn
 from .._io import atomic_write_text
 from ..errors import ConfigError
 from ..eval.retrieval import retrieval_metrics
-from ..eval.zeroshot import zero_shot_logits, zero_shot_weights
+from ..eval.zeroshot import ensemble_prompts, zero_shot_logits, zero_shot_weights
 from ..models.default import TinySynthModelConfig, build_tiny_synth_model
 from ..models.multimodal import InternVideo2Stage2
 from .config import OptimConfig, ScheduleConfig, TrainConfig
@@ -69,7 +69,7 @@ class Stage2Task:
         self.w = {"vtc": vtc, "vtm": vtm, "mlm": mlm, "cls": cls}
         self.mlm_prob = mlm_prob
         self.class_prompts = [list(p) for p in class_prompts] if class_prompts else None
-        self._prompt_cache: tuple[torch.device, torch.Tensor, torch.Tensor] | None = None
+        self._prompt_cache: torch.Tensor | None = None  # pooled prompt features of frozen text layers
 
     def training_step(self, model: InternVideo2Stage2, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         with torch.no_grad():
@@ -108,21 +108,17 @@ class Stage2Task:
         assert self.class_prompts is not None
         device = model.temp.device
         frozen = not any(p.requires_grad for p in _text_only_parameters(model))
-        if self._prompt_cache is not None and self._prompt_cache[0] == device and frozen:
-            pooled, owner = self._prompt_cache[1], self._prompt_cache[2]
+        if self._prompt_cache is not None and self._prompt_cache.device == device and frozen:
+            pooled = self._prompt_cache
         else:
             flat = [p for ps in self.class_prompts for p in ps]
             tok = model.tokenize(flat)
             ids, mask = tok["input_ids"].to(device), tok["attention_mask"].to(device)
             with torch.set_grad_enabled(not frozen):
                 pooled = model.text_pool(model.encode_text_tokens(ids, mask), mask)
-            counts = torch.tensor([len(p) for p in self.class_prompts], device=device)
-            owner = torch.repeat_interleave(torch.arange(len(self.class_prompts), device=device), counts)
             if frozen:
-                self._prompt_cache = (device, pooled.detach(), owner)
-        emb = F.normalize(model.text_proj(pooled).float(), dim=-1)
-        weights = emb.new_zeros(len(self.class_prompts), emb.shape[1]).index_add(0, owner, emb)
-        return F.normalize(weights, dim=-1)
+                self._prompt_cache = pooled.detach()
+        return ensemble_prompts(model.text_proj(pooled), [len(p) for p in self.class_prompts])
 
 
 def _text_only_parameters(model: InternVideo2Stage2) -> Iterator[nn.Parameter]:
@@ -328,9 +324,6 @@ class SynthWorldData:
     workers: int = 2
 
 
-CLS_WEIGHT = 1.0
-
-
 @dataclass(frozen=True)
 class VideoTextRecipe:
     """A complete stage-2 run on the synthetic world."""
@@ -345,7 +338,7 @@ class VideoTextRecipe:
     mlm: float = 0.0
     # class-prompt loss on the training clips' action labels (see :class:`Stage2Task`); its prompts are
     # the class phrasings in ``class_templates``, kept apart from the evaluation's zero-shot templates
-    cls: float = CLS_WEIGHT
+    cls: float = 1.0
     class_templates: tuple[str, ...] = ("{v}", "something {v}", "there is an object that {v}")
     # learning-rate multiplier of the pretrained MiniLM layers (when they are not locked)
     text_lr_scale: float = 1.0
