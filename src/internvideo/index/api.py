@@ -170,11 +170,11 @@ def _embed_as_indexed(
     """Results per file position; each readable file's first row is its whole-video vector as
     :func:`~internvideo.index.build_index` with these segment settings stores it (a long video's is the
     normalised mean of its segments'), followed by its segments."""
-    from .build import with_whole_video
+    from .build import index_plan, with_whole_video
 
     pre = preprocessing_for(model)
     device = next(model.parameters()).device
-    plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride, whole=False)
+    plan = index_plan(pre, window, stride)
     out = {}
     for r in encode_files(
         files, plan, pre.transform(), video_encoder(model), batch_size, workers, device, progress

@@ -176,9 +176,7 @@ def build_index(
             report.unchanged,
             report.resumed,
         )
-        # a video with segments gets the mean of their vectors as its whole-video vector (see
-        # with_whole_video), so its sparse whole-video clip is not decoded at all
-        plan = SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride, whole=False)
+        plan = index_plan(pre, window, stride)
         dim = _embed_dim(model, encode, pre, device)
         pending: list[tuple[FileRecord, np.ndarray]] = []
         last_commit = time.perf_counter()
@@ -250,6 +248,13 @@ def _to_record(res: FileResult, st: os.stat_result, dim: int) -> tuple[FileRecor
     return rec, vectors
 
 
+def index_plan(pre: Preprocessing, window: float, stride: float) -> SegmentPlan:
+    """The clips an index embeds for each video: its segments when it is longer than ``window``, else
+    the whole video. A video with segments gets the mean of their vectors as its whole-video vector
+    (:func:`with_whole_video`), so its sparse whole-video clip is not decoded at all."""
+    return SegmentPlan(pre.num_frames, pre.sampling, window=window, stride=stride, whole=False)
+
+
 def with_whole_video(meta, clips: list[Clip], vectors: np.ndarray) -> tuple[list[Clip], np.ndarray]:
     """Put a whole-video entry first: for a video planned as segments only, the normalised mean of its
     segment vectors.
@@ -265,4 +270,4 @@ def with_whole_video(meta, clips: list[Clip], vectors: np.ndarray) -> tuple[list
     return [Clip("video", 0.0, whole_video_end(meta), ()), *clips], np.vstack([whole[None], vectors])
 
 
-__all__ += ["VideoIndexError", "index_settings", "with_whole_video"]
+__all__ += ["VideoIndexError", "index_plan", "index_settings", "with_whole_video"]
