@@ -248,7 +248,8 @@ def finetune_tiny_synth() -> FinetuneRecipe:
 
     Lighter than the published recipe (no RandAugment, erasing or mixing, crops of 70-100 %): a model this
     small trained on a few hundred clips underfits under the full augmentation (measured: chance-level loss
-    after 140 steps). Frames are sampled at a fixed stride (``data.sampling="stride"``). The published settings are one override away (``augment.rand_aug_n=4 mix.prob=1``).
+    after 140 steps). Frames are sampled at a fixed stride (``data.sampling="stride"``). The published
+    settings are one override away (``augment.rand_aug_n=4 mix.prob=1``).
     """
     r = FinetuneRecipe()
     return dataclasses.replace(
