@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,23 +51,50 @@ def scan_videos(paths: Sequence[str | os.PathLike[str]], exclude: Sequence[Path]
     """Resolved video files under ``paths`` (folders recursively, hidden entries skipped), sorted.
 
     Files named directly are kept whatever their extension; a path that does not exist is an error.
-    Anything under ``exclude`` (e.g. the index folder itself) is left out.
+    Anything under ``exclude`` (e.g. the index folder itself) is left out. Links to files are resolved;
+    links to folders are not followed (a folder tree with a loop stays finite).
     """
-    excluded = [Path(e).resolve() for e in exclude]
-    found: set[Path] = set()
+    excluded = [os.path.realpath(e) for e in exclude]
+    resolved_dirs: dict[str, str] = {}
+
+    def resolve(path: str, entry: os.DirEntry | None = None) -> str:
+        # one realpath per folder, not per file: a file that is not itself a link resolves to its
+        # folder's real path joined with its name
+        link = entry.is_symlink() if entry is not None else os.path.islink(path)
+        if link:
+            return os.path.realpath(path)
+        folder, name = os.path.split(os.path.abspath(path))
+        real = resolved_dirs.get(folder)
+        if real is None:
+            real = resolved_dirs[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
+
+    found: set[str] = set()
     for raw in paths:
-        p = Path(raw).expanduser()
-        if not p.exists():
-            raise ConfigError(f"{raw}: no such file or folder")
-        if p.is_file():
-            found.add(p.resolve())
+        p = os.path.expanduser(os.fspath(raw))
+        try:
+            is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+        except OSError:
+            raise ConfigError(f"{raw}: no such file or folder") from None
+        if not is_dir:
+            found.add(resolve(p))
             continue
-        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in filenames:
-                if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                    found.add((Path(dirpath) / name).resolve())
-    return sorted(f for f in found if not any(f == e or e in f.parents for e in excluded))
+        todo = [os.path.realpath(p)]
+        while todo:
+            try:
+                entries = list(os.scandir(todo.pop()))
+            except OSError as e:  # unreadable folder: what else is there still gets indexed
+                logger.warning("skipping %s: %s", e.filename, e.strerror)
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS and entry.is_file():
+                    found.add(resolve(entry.path, entry))
+    keep = (f for f in found if not any(f == e or f.startswith(e.rstrip(os.sep) + os.sep) for e in excluded))
+    return [Path(f) for f in sorted(keep)]
 
 
 def video_encoder(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
