@@ -349,8 +349,9 @@ def _worker_main(conn, own_main_end, free, current) -> None:
             return
         if msg is None:
             return
-        if msg[0] == "job":
-            _, planner, transform, ring = msg
+        if msg[0] == "job":  # the ring is sent again only when it changed (re-attaching one costs ~1 ms)
+            _, planner, transform, new_ring, keep_ring = msg
+            ring = ring if keep_ring else new_ring
             continue
         _, task, items, limit = msg
         try:
@@ -384,6 +385,7 @@ class _Worker:
         child.close()
         _MAIN_ENDS.add(self.conn)
         self.job = -1  # the job whose settings this worker holds
+        self.ring: torch.Tensor | None = None  # the pool's slot ring this worker was last sent
         self.held = 0  # its slots received and not yet handed back
         self.dead = False
         self.tasks: deque[tuple[int, list[tuple[int, Path]]]] = deque()  # in flight, oldest first
@@ -556,8 +558,10 @@ class DecodePool:
                 items = [todo.popleft() for _ in range(n)]
                 round_left -= n
             if w.job != self.jobs:
-                w.conn.send(("job", planner, transform, None if ring is None else ring[w.wid]))
-                w.job = self.jobs
+                keep = ring is not None and w.ring is ring
+                slots = None if ring is None or keep else ring[w.wid]
+                w.conn.send(("job", planner, transform, slots, keep))
+                w.job, w.ring = self.jobs, ring
             task = next(tasks)
             w.tasks.append((task, items))
             w.conn.send(("task", task, items, limit))
