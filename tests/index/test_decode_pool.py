@@ -205,3 +205,29 @@ def test_pool_is_reused_and_closes() -> None:
     c, _ = DecodePool.acquire(1)
     c.lock.release()
     assert c is not a and not c.closed
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores"
+)
+def test_taking_turns_wakes_the_worker_on_this_core_last() -> None:
+    """A worker woken on the waker's own core takes it at once, delaying the other workers' tasks."""
+    from internvideo.index.pipeline import _current_cpu
+
+    pool = DecodePool(2)
+    mine = os.sched_getaffinity(0)
+    try:
+        pool._pin(True)
+        assert sorted(w.core for w in pool.workers) == sorted(mine)[:2]
+        for w in pool.workers:
+            assert os.sched_getaffinity(w.proc.pid) == {w.core}
+        for core in sorted(mine)[:2]:
+            os.sched_setaffinity(0, {core})
+            assert _current_cpu() == core
+            order = pool._dispatch_order()
+            assert order[-1].core == core and len(order) == 2
+        pool._pin(False)
+        assert [w.core for w in pool.workers] == [None, None]
+    finally:
+        os.sched_setaffinity(0, mine)
+        pool.close()
