@@ -28,6 +28,18 @@ def test_middle_indices_hand_computed() -> None:
     assert middle_indices(4, 1) == [0, 0, 0, 0]
 
 
+def test_intervals_equal_the_official_linspace_edges() -> None:
+    """The official code takes interval edges from ``np.linspace(0, vlen, n + 1).astype(int)``; ours are
+    computed without numpy and must agree everywhere, including where float rounding sits on an edge."""
+    from internvideo.data.sampling import _intervals
+
+    for n in (1, 2, 3, 4, 7, 8, 12, 16, 32, 64):
+        for vlen in [*range(1, 400), 999, 1000, 1001, 4095, 9999, 10**6 + 7]:
+            acc = min(n, vlen)
+            edges = np.linspace(0, vlen, acc + 1).astype(int)
+            assert _intervals(n, vlen) == [(int(edges[i]), int(edges[i + 1])) for i in range(acc)], (n, vlen)
+
+
 def test_rand_indices_in_intervals_and_deterministic() -> None:
     a = rand_indices(8, 300, seed=123)
     assert a == rand_indices(8, 300, seed=123)

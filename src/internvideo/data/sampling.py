@@ -56,8 +56,11 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 def _intervals(num_frames: int, vlen: int) -> list[tuple[int, int]]:
     """Equal intervals ``[start, end)`` as the official ``get_frame_indices`` builds them."""
     acc = min(num_frames, vlen)
-    edges = np.linspace(0, vlen, acc + 1).astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(acc)]
+    # np.linspace(0, vlen, acc + 1).astype(int), computed as numpy does (i * step, the end exact) without
+    # its overhead (~50 us a call, paid per decoded clip)
+    step = vlen / acc
+    edges = [int(i * step) for i in range(acc)] + [vlen]
+    return [(edges[i], edges[i + 1]) for i in range(acc)]
 
 
 def _pad_last(indices: list[int], num_frames: int) -> list[int]:
