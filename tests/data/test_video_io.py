@@ -93,6 +93,53 @@ def test_get_frames_any_order_duplicates_and_reuse(media_dir: Path, name: str) -
             r.get_frames([n])
 
 
+def _encode_bframes(path: Path, n: int = 48) -> None:
+    """H.264 with B-frames (decoded out of order: the decoder holds frames back) and a keyframe every 12."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=12, options={"bframes": "3", "g": "12", "keyint_min": "12"})
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            img = rng.integers(0, 40, (48, 64, 3), dtype=np.uint8)
+            img[10:30, i % 40 : i % 40 + 20] = 200  # a moving block
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+
+
+@pytest.mark.parametrize("name", [*sorted(TRUTH), "bframes.mp4"])
+def test_kept_packets_and_a_second_demux_decode_alike(
+    media_dir: Path, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short video's packets are kept from indexing and decoded from memory; scans from the start,
+    again after a scan stopped part-way (frames held in the decoder), give what seeking back and
+    demuxing again gives."""
+    import internvideo.data.video as video
+
+    if name == "bframes.mp4":
+        path = tmp_path / name
+        _encode_bframes(path)
+    else:
+        path = media_dir / name
+    full = full_decode(path)
+    n = len(full)
+    orders = [[n // 2 - 1, 5], [n - 1, 0], [n // 2], [1, 2, n - 3], [0], [7, 3]]
+    with VideoReader(path, backend="pyav") as r:
+        kept = r._backend.index.packets
+        assert kept is not None and len(kept) >= n  # every packet, and the final flush
+        assert sum(p.size for p in kept) == sum(p.size for p in av.open(str(path)).demux(video=0))
+        for idx in orders:
+            assert torch.equal(r.get_frames(idx), full[idx]), idx
+        # still decoding from the kept packets: no scan fell back to reopening the file
+        assert r._backend.index.packets is kept
+    monkeypatch.setattr(video, "_KEEP_PACKET_BYTES", 1000)  # longer than this: demuxed again
+    with VideoReader(path, backend="pyav") as r:
+        assert r._backend.index.packets is None
+        for idx in orders:
+            assert torch.equal(r.get_frames(idx), full[idx]), idx
+
+
 def test_consecutive_reads_continue_the_scan_correctly(media_dir: Path) -> None:
     """Frames just after a read may already be demuxed (and skipped as unwanted); re-reads must not miss them."""
     path = media_dir / "test.mp4"

@@ -191,6 +191,13 @@ class _Index:
     keyframe_pts: list[int | None]
     time_base: Fraction
     truncated_detail: str = ""
+    # every demuxed packet (the final flush packet included) while they total at most _KEEP_PACKET_BYTES:
+    # decoding from the start then reads these instead of seeking back and demuxing the file again
+    packets: list | None = None
+
+
+# a short video's packets are kept from indexing for decoding (a 16-frame 112 px clip: ~40 KB)
+_KEEP_PACKET_BYTES = 16 << 20
 
 
 def _build_index(container, stream, path: Path) -> _Index:
@@ -198,8 +205,15 @@ def _build_index(container, stream, path: Path) -> _Index:
     key_flags: list[bool] = []
     n_all = 0
     demux_error = ""
+    packets: list | None = []
+    kept = 0
     try:
         for packet in container.demux(stream):
+            if packets is not None:
+                kept += packet.size
+                packets = packets if kept <= _KEEP_PACKET_BYTES else None
+                if packets is not None:
+                    packets.append(packet)
             if packet.size == 0:
                 continue
             n_all += 1
@@ -237,9 +251,9 @@ def _build_index(container, stream, path: Path) -> _Index:
         kf_pts: list[int | None] = [pts_sorted[i] for i in kf]
         if not detail and len(pts_sorted) > 1:
             detail = _duration_shortfall(container, stream, pts_sorted, tb)
-        return _Index(len(pts_sorted), pts_sorted, p2i, kf, kf_pts, tb, detail)
+        return _Index(len(pts_sorted), pts_sorted, p2i, kf, kf_pts, tb, detail, packets)
     log.debug("%s: packets lack unique timestamps; frames are identified by counting", path)
-    return _Index(len(pts_list), None, {}, [0], [None], tb, detail)
+    return _Index(len(pts_list), None, {}, [0], [None], tb, detail, packets)
 
 
 def _declared_duration(container, stream) -> float | None:
@@ -398,6 +412,7 @@ class _PyAVBackend:
         cc.thread_count = self.num_threads or min(8, os.cpu_count() or 1)
 
     def _reopen(self) -> None:
+        self.index.packets = None  # they belong to the container being closed
         self.container.close()
         self.container = _open(self.path)
         self.stream = _video_stream(self.container, self.path)
@@ -449,15 +464,21 @@ class _PyAVBackend:
         counting = self.index.pts is None
         if counting and start != 0:
             raise AssertionError("counting mode decodes from the start only")
-        self._seek(start)
         cc = self.stream.codec_context
+        kept = self.index.packets if start == 0 else None
+        if kept is None:
+            self._seek(start)
+            source = self.container.demux(self.stream)
+        else:  # from the start, out of the packets indexing read: no seek, no second demux
+            cc.flush_buffers()  # what seeking does: a scan before this one may have left frames
+            source = iter(kept)
         p2i = self.index.pts_to_index
         skip_ok = self._skip_ok
         mode = "DEFAULT"
         counter = -1
         checked = False
         try:
-            for packet in self.container.demux(self.stream):
+            for packet in source:
                 if skip_ok:
                     want = self._want
                     m = "DEFAULT"
