@@ -140,6 +140,25 @@ def test_kept_packets_and_a_second_demux_decode_alike(
             assert torch.equal(r.get_frames(idx), full[idx]), idx
 
 
+def test_readers_in_threads_decode_alike(media_dir: Path) -> None:
+    """Readers in several threads at once (as data-loader threads use them) get exact frames: the RGB
+    converter each thread keeps is its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [media_dir / name for name in sorted(TRUTH)]
+    fulls = {p: full_decode(p) for p in paths}
+
+    def read(k: int) -> bool:
+        p = paths[k % len(paths)]
+        n = len(fulls[p])
+        idx = [(k * 7 + j * 5) % n for j in range(6)]
+        with VideoReader(p, backend="pyav") as r:
+            return torch.equal(r.get_frames(idx), fulls[p][idx])
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(read, range(16)))
+
+
 def test_consecutive_reads_continue_the_scan_correctly(media_dir: Path) -> None:
     """Frames just after a read may already be demuxed (and skipped as unwanted); re-reads must not miss them."""
     path = media_dir / "test.mp4"

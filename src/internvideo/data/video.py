@@ -18,6 +18,7 @@ import bisect
 import logging
 import os
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -26,6 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from internvideo.errors import VideoReadError
 
@@ -42,6 +44,17 @@ _MP4_FORMATS = ("mov", "mp4")
 # RGB conversion arguments. One swscale thread: the default (one per core) sets up a thread pool
 # for every frame, which costs ~10x the conversion itself on small frames.
 _RGB_KWARGS: dict[str, object] = {"format": "rgb24", "threads": 1}
+_LOCAL = threading.local()
+
+
+def _reformatter() -> VideoReformatter:
+    """This thread's RGB converter. ``frame.reformat`` sets up a new swscale context for every decoded
+    frame (15 us for a 112 px frame); one kept per thread is set up again only when the sizes or
+    formats change (6 us a frame). Not shared between threads: a context is not thread-safe."""
+    r = getattr(_LOCAL, "reformatter", None)
+    if r is None:
+        r = _LOCAL.reformatter = VideoReformatter()
+    return r
 
 
 @dataclass(frozen=True)
@@ -530,11 +543,11 @@ class _PyAVBackend:
         if frame.width != w or frame.height != h:
             kwargs.update(width=w, height=h)  # mid-stream size change: keep one output size
         try:
-            return frame.to_ndarray(**kwargs)
+            return _reformatter().reformat(frame, **kwargs).to_ndarray()
         except TypeError:  # PyAV without the ``threads`` option
             kwargs.pop("threads", None)
             _RGB_KWARGS.pop("threads", None)
-            return frame.to_ndarray(**kwargs)
+            return _reformatter().reformat(frame, **kwargs).to_ndarray()
 
     def _to_rgb_into(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         """Convert to RGB and write into ``out`` ``(H, W, 3)``, reading the converted plane in place."""
@@ -543,10 +556,10 @@ class _PyAVBackend:
         if frame.width != w or frame.height != h:
             kwargs.update(width=w, height=h)
         try:
-            rgb = frame.reformat(format="rgb24", **kwargs)
+            rgb = _reformatter().reformat(frame, format="rgb24", **kwargs)
         except TypeError:  # PyAV without the ``threads`` option
             kwargs.pop("threads", None)
-            rgb = frame.reformat(format="rgb24", **kwargs)
+            rgb = _reformatter().reformat(frame, format="rgb24", **kwargs)
         plane = rgb.planes[0]
         rows = np.frombuffer(plane, dtype=np.uint8).reshape(h, plane.line_size)
         out[...] = rows[:, : w * 3].reshape(h, w, 3)
