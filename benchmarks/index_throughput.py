@@ -21,7 +21,7 @@ The process is set up as the ``internvideo`` command sets up its own (:mod:`inte
 idle spin shortened before torch loads, malloc thresholds fixed), for both halves alike;
 ``--default-openmp`` / ``--default-malloc`` leave the runtimes' defaults.
 
-    python benchmarks/index_throughput.py [--videos 128] [--repeats 6] [--batch-size 16] [--workers N]
+    python benchmarks/index_throughput.py [--videos 128] [--repeats 10] [--batch-size 16] [--workers N]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def decode_only(files: list[Path], model, batch_size: int, workers: int | None) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--videos", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=None, help="decode workers (default: the pipeline's)")
     ap.add_argument(
