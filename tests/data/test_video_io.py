@@ -133,6 +133,7 @@ def test_kept_packets_and_a_second_demux_decode_alike(
             assert torch.equal(r.get_frames(idx), full[idx]), idx
         # still decoding from the kept packets: no scan fell back to reopening the file
         assert r._backend.index.packets is kept
+    assert r._backend.index.packets is None  # closing the reader lets them go
     monkeypatch.setattr(video, "_KEEP_PACKET_BYTES", 1000)  # longer than this: demuxed again
     with VideoReader(path, backend="pyav") as r:
         assert r._backend.index.packets is None

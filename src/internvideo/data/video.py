@@ -433,6 +433,7 @@ class _PyAVBackend:
 
     def close(self) -> None:
         self._gen = None
+        self.index.packets = None  # the memory goes with the file, not with the reader object
         self.container.close()
 
     # planning ---------------------------------------------------------------------------------
