@@ -297,18 +297,6 @@ def _duration_shortfall(container, stream, pts: list[int], tb: Fraction) -> str:
     return ""
 
 
-def _seek_start(container, stream, index: _Index) -> None:
-    """Position the demuxer at the first frame (callers check which frame comes out first)."""
-    target = index.keyframe_pts[0] if index.keyframe_pts else None
-    try:
-        if target is None:
-            container.seek(0)
-        else:
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-    except av.error.FFmpegError:
-        log.debug("seek to the stream start failed", exc_info=True)
-
-
 def _info(path: Path, container, stream, index: _Index, first) -> VideoInfo:
     """Assemble :class:`VideoInfo` from the stream header, the packet index and the first frame."""
     rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
@@ -393,6 +381,7 @@ class _PyAVBackend:
         self._pos = -1  # index of the last frame the live generator yielded
         self._want: set[int] | None = None  # frames the scan must not skip; None: all
         self._want_last = -1  # no frame after this one is skipped
+        self._fresh = False  # the container was just opened and nothing demuxed from it yet
         self.container = _open(path)
         try:
             self.stream = _video_stream(self.container, path)
@@ -430,6 +419,7 @@ class _PyAVBackend:
         self.container = _open(self.path)
         self.stream = _video_stream(self.container, self.path)
         self._configure()
+        self._fresh = True
 
     def close(self) -> None:
         self._gen = None
@@ -464,28 +454,42 @@ class _PyAVBackend:
 
     # decoding ---------------------------------------------------------------------------------
     def _seek(self, start: int) -> None:
-        if start == 0:
-            _seek_start(self.container, self.stream, self.index)
-            return
+        """Position the demuxer before keyframe ``start`` (> 0); callers check which frame comes first."""
         try:
             self.container.seek(self.index.pts[start], stream=self.stream, backward=True, any_frame=False)
         except av.error.FFmpegError:
             log.debug("%s: seek to frame %d failed; rescanning from the start", self.path, start)
             self._reopen()
 
-    def _frames(self, start: int, restart_ok: bool = True) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Decoded frames with their indices, from keyframe ``start`` onwards."""
+    def _frames(
+        self, start: int, seek_to: int | None = None, step: int = 1
+    ) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Decoded frames with their indices, from keyframe ``start`` onwards.
+
+        The demuxer is positioned at keyframe ``seek_to`` (default ``start``). Seeking by timestamp is
+        not exact in every container: when the first frame decoded lies beyond ``start`` (or none comes
+        at all), the scan starts again from a keyframe ``step`` keyframes earlier, doubling the step each
+        time, down to the first frame, which is read exactly.
+        """
         counting = self.index.pts is None
+        target = start if seek_to is None else seek_to
         if counting and start != 0:
             raise AssertionError("counting mode decodes from the start only")
-        cc = self.stream.codec_context
-        kept = self.index.packets if start == 0 else None
-        if kept is None:
-            self._seek(start)
-            source = self.container.demux(self.stream)
-        else:  # from the start, out of the packets indexing read: no seek, no second demux
-            cc.flush_buffers()  # what seeking does: a scan before this one may have left frames
+        kept = self.index.packets if target == 0 else None
+        if kept is not None:  # from the start, out of the packets indexing read: no seek, no second demux
+            self.stream.codec_context.flush_buffers()  # what seeking does: an earlier scan may have left frames
             source = iter(kept)
+        else:
+            if target > 0:
+                self._seek(target)
+            elif not self._fresh:
+                # back to the first frame: a file opened afresh reads from its start, while seeking
+                # back by timestamp is not exact in every container (in MPEG-TS it can land after the
+                # first frames, which made such files unreadable)
+                self._reopen()
+            self._fresh = False
+            source = self.container.demux(self.stream)
+        cc = self.stream.codec_context
         p2i = self.index.pts_to_index
         skip_ok = self._skip_ok
         mode = "DEFAULT"
@@ -505,7 +509,7 @@ class _PyAVBackend:
                             m = "NONREF"
                     if m != mode:
                         cc.skip_frame = mode = m
-                for frame in packet.decode():
+                for frame in cc.decode(packet):
                     if counting:
                         counter += 1
                         idx = counter
@@ -515,28 +519,32 @@ class _PyAVBackend:
                             continue
                     if not checked:
                         checked = True
-                        if idx > start:
-                            # the seek landed after the wanted keyframe: start over from the file start
-                            if not restart_ok:
+                        if idx > start:  # the seek landed after the wanted keyframe
+                            if target == 0:
                                 raise VideoReadError(
                                     self.path,
                                     "decode_failed",
                                     f"cannot position the decoder at frame {start}",
                                 )
-                            log.debug(
-                                "%s: seek overshot frame %d (got %d); rescanning", self.path, start, idx
-                            )
-                            self._reopen()
-                            yield from self._frames(0, restart_ok=False)
+                            log.debug("%s: seek to frame %d overshot (got %d)", self.path, target, idx)
+                            yield from self._frames(start, self._keyframes_back(target, step), 2 * step)
                             return
                     if idx < start:
-                        continue  # leading pictures of an open GOP before the keyframe
+                        continue  # frames before the wanted keyframe (an earlier one was sought)
                     yield idx, frame
         except av.error.FFmpegError as e:
             raise VideoReadError(self.path, "decode_failed", f"decoding failed: {e}") from e
         finally:
             if skip_ok and mode != "DEFAULT":
                 cc.skip_frame = "DEFAULT"
+        if not checked and target > 0:  # the seek landed past every frame (MPEG-TS, near the end)
+            log.debug("%s: seek to frame %d found no frame", self.path, target)
+            yield from self._frames(start, self._keyframes_back(target, step), 2 * step)
+
+    def _keyframes_back(self, keyframe: int, step: int) -> int:
+        """The keyframe ``step`` keyframes before ``keyframe`` (the first frame at the latest)."""
+        kfs = self.index.keyframes
+        return kfs[max(0, bisect.bisect_left(kfs, keyframe) - step)]
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         kwargs = dict(_RGB_KWARGS)
