@@ -83,3 +83,31 @@ def test_every_frame_in_any_order(videos, name: str, kept: bool, monkeypatch: py
         for _ in range(20):
             idx = [rng.randrange(n) for _ in range(rng.randint(1, 5))]
             assert torch.equal(r.get_frames(idx), full[idx]), idx
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-packets", "seeking"])
+def test_stream_cut_mid_gop_starts_at_its_first_decodable_frame(
+    videos, tmp_path: Path, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transport stream cut in the middle of a group of pictures (a capture started late): the decoder
+    drops the frames before the first keyframe, so the video is the frames it gives -- before, the whole
+    file was refused ('cannot position the decoder at frame 0')."""
+    if "h264_bframes.ts" not in videos:
+        pytest.skip("no libx264 encoder in this FFmpeg build")
+    data = videos["h264_bframes.ts"].read_bytes()
+    cut = tmp_path / "cut.ts"
+    k = len(data) // 188 * 3 // 10  # drop ~30 % of the 188-byte TS packets, keeping the first two (PAT, PMT)
+    cut.write_bytes(data[: 2 * 188] + data[188 * k :])
+    if not kept:
+        monkeypatch.setattr(video, "_KEEP_PACKET_BYTES", 0)
+    full = _full(cut)
+    n = len(full)
+    with av.open(str(cut)) as c:
+        packets = sum(1 for p in c.demux(video=0) if p.size)
+    assert 10 <= n < packets  # the cut left frames the decoder drops
+    with VideoReader(cut, backend="pyav") as r:
+        assert r.info.num_frames == n
+        assert r.info.duration == pytest.approx(n / r.info.fps)
+        assert r.info.keyframes[0] == 0
+        for i in [*range(n), *reversed(range(n))]:
+            assert torch.equal(r.get_frames([i]), full[[i]]), i

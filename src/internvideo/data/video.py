@@ -208,6 +208,32 @@ class _Index:
     # decoding from the start then reads these instead of seeking back and demuxing the file again
     packets: list | None = None
 
+    def without_leading(self, k: int) -> _Index:
+        """The table without its first ``k`` frames (which the decoder does not give)."""
+        assert self.pts is not None and 0 < k < self.num_frames
+        pts = self.pts[k:]
+        kf = [i - k for i in self.keyframes if i >= k]
+        if not kf or kf[0] != 0:
+            kf = [0, *kf]
+        return _Index(
+            len(pts),
+            pts,
+            {p: i for i, p in enumerate(pts)},
+            kf,
+            [pts[i] for i in kf],
+            self.time_base,
+            self.truncated_detail,
+            self.packets,
+        )
+
+
+class _LateStart(Exception):
+    """Decoding from the start of the stream, the first frame out was frame ``index``, not 0."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
 
 # a short video's packets are kept from indexing for decoding (a 16-frame 112 px clip: ~40 KB)
 _KEEP_PACKET_BYTES = 16 << 20
@@ -297,8 +323,11 @@ def _duration_shortfall(container, stream, pts: list[int], tb: Fraction) -> str:
     return ""
 
 
-def _info(path: Path, container, stream, index: _Index, first) -> VideoInfo:
-    """Assemble :class:`VideoInfo` from the stream header, the packet index and the first frame."""
+def _info(path: Path, container, stream, index: _Index, first, header_duration: bool = True) -> VideoInfo:
+    """Assemble :class:`VideoInfo` from the stream header, the packet index and the first frame.
+
+    ``header_duration=False`` takes the duration from the frames' timestamps even when the header
+    states one (frames at the start were dropped, which the header still counts)."""
     rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
     if not rotation:
         try:
@@ -308,7 +337,7 @@ def _info(path: Path, container, stream, index: _Index, first) -> VideoInfo:
 
     tb = index.time_base
     duration = 0.0
-    if stream.duration:
+    if stream.duration and header_duration:
         duration = float(stream.duration * tb)
     elif index.pts and len(index.pts) > 1:
         step = (index.pts[-1] - index.pts[0]) / (len(index.pts) - 1)
@@ -394,17 +423,32 @@ class _PyAVBackend:
             self._skip_ok = (
                 self.index.pts is not None and self.stream.codec_context.name in _SKIP_NONREF_CODECS
             )
-            self._gen = self._frames(0)
+            whole = True  # the index holds every frame the file has
             try:
-                self._pos, first = next(self._gen)
-            except StopIteration:
-                raise VideoReadError(
-                    path, "decode_failed", "the video stream yields no decodable frame"
-                ) from None
-            self.info = _info(path, self.container, self.stream, self.index, first)
+                first = self._first_frame(rebase=True)
+            except _LateStart as late:
+                # a stream cut in the middle of a group of pictures (a TS capture, say): the decoder
+                # drops the frames before its first keyframe, so the video starts where frames come out
+                log.debug(
+                    "%s: the first %d frames do not decode; the video starts after them", path, late.index
+                )
+                self.index = self.index.without_leading(late.index)
+                first = self._first_frame(rebase=False)
+                whole = False
+            self.info = _info(path, self.container, self.stream, self.index, first, header_duration=whole)
         except BaseException:
             self.container.close()
             raise
+
+    def _first_frame(self, rebase: bool) -> av.VideoFrame:
+        self._gen = self._frames(0, late_start_ok=rebase)
+        try:
+            self._pos, first = next(self._gen)
+        except StopIteration:
+            raise VideoReadError(
+                self.path, "decode_failed", "the video stream yields no decodable frame"
+            ) from None
+        return first
 
     def _configure(self) -> None:
         cc = self.stream.codec_context
@@ -462,14 +506,15 @@ class _PyAVBackend:
             self._reopen()
 
     def _frames(
-        self, start: int, seek_to: int | None = None, step: int = 1
+        self, start: int, seek_to: int | None = None, step: int = 1, late_start_ok: bool = False
     ) -> Iterator[tuple[int, av.VideoFrame]]:
         """Decoded frames with their indices, from keyframe ``start`` onwards.
 
         The demuxer is positioned at keyframe ``seek_to`` (default ``start``). Seeking by timestamp is
         not exact in every container: when the first frame decoded lies beyond ``start`` (or none comes
         at all), the scan starts again from a keyframe ``step`` keyframes earlier, doubling the step each
-        time, down to the first frame, which is read exactly.
+        time, down to the first frame, which is read exactly. With ``late_start_ok``, a scan from the
+        first frame whose first frame out is a later one raises :class:`_LateStart` instead of failing.
         """
         counting = self.index.pts is None
         target = start if seek_to is None else seek_to
@@ -520,6 +565,8 @@ class _PyAVBackend:
                     if not checked:
                         checked = True
                         if idx > start:  # the seek landed after the wanted keyframe
+                            if late_start_ok and target == 0 and not counting:
+                                raise _LateStart(idx)
                             if target == 0:
                                 raise VideoReadError(
                                     self.path,
