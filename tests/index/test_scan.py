@@ -53,6 +53,16 @@ def test_scan_excludes_a_folder_but_not_its_namesakes(tmp_path: Path) -> None:
     assert scan_videos([tmp_path], exclude=[tmp_path / "index"]) == [keep.resolve()]
 
 
+def test_scan_skips_pipes_named_or_found(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A FIFO named like a video would block the decoder that opens it: it is never listed."""
+    v = _touch(tmp_path / "v.mp4")
+    fifo = tmp_path / "live.mp4"
+    os.mkfifo(fifo)
+    assert scan_videos([tmp_path]) == [v.resolve()]
+    assert scan_videos([fifo, v]) == [v.resolve()]
+    assert "not a regular file" in caplog.text
+
+
 def test_scan_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file or folder"):
         scan_videos([tmp_path / "nope"])

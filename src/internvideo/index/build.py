@@ -73,11 +73,14 @@ def scan_videos(paths: Sequence[str | os.PathLike[str]], exclude: Sequence[Path]
     for raw in paths:
         p = os.path.expanduser(os.fspath(raw))
         try:
-            is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+            mode = os.stat(p).st_mode
         except OSError:
             raise ConfigError(f"{raw}: no such file or folder") from None
-        if not is_dir:
+        if stat.S_ISREG(mode):
             found.add(resolve(p))
+            continue
+        if not stat.S_ISDIR(mode):  # a pipe or a device: opening it could wait forever
+            logger.warning("skipping %s: not a regular file or a folder", raw)
             continue
         todo = [os.path.realpath(p)]
         while todo:
