@@ -295,6 +295,8 @@ def _bad_files(media_dir: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     fast = (tmp / "fast.mp4").read_bytes()
     (tmp / "fast_trunc.mp4").write_bytes(fast[: int(len(fast) * 0.3)])
     files["truncated (index first, still opens)"] = (tmp / "fast_trunc.mp4", "truncated")
+    (tmp / "moov_only.mp4").write_bytes(fast[: fast.find(b"mdat") - 4])  # the index and no sample at all
+    files["cut right after the index (no packets)"] = (tmp / "moov_only.mp4", "truncated")
     _remux(media_dir / "test.mp4", tmp / "full.mkv")
     mkv = (tmp / "full.mkv").read_bytes()
     (tmp / "cut.mkv").write_bytes(mkv[: int(len(mkv) * 0.3)])

@@ -42,6 +42,18 @@ class CrashingPlan:
 MAIN_PID = os.getpid()
 
 
+@dataclass(frozen=True)
+class BuggyPlan:
+    """A real planner with a bug that shows on one video (an exception nobody anticipated)."""
+
+    inner: SegmentPlan
+
+    def __call__(self, info: VideoMeta):
+        if info.num_frames == CRASH_FRAMES:
+            return [][0]  # IndexError
+        return self.inner(info)
+
+
 @pytest.fixture(scope="module")
 def files(world) -> list[Path]:
     short = sorted((world["test"].parent / "videos" / "test").glob("*.mp4"))
@@ -128,6 +140,17 @@ def test_decoder_crash_costs_only_its_file(model, files, reference, crash_video)
     _same(got, reference)
     # the pool replaced the worker and keeps serving
     _same(_run(model, files, workers=2), reference)
+
+
+@pytest.mark.parametrize("workers", [2, 0])
+def test_an_unexpected_error_costs_only_its_file(model, files, reference, crash_video, workers) -> None:
+    """A reader bug on an odd file is that file's failure (reported as an internal error), not the run's."""
+    pre = preprocessing_for(model)
+    plan = BuggyPlan(SegmentPlan(pre.num_frames, pre.sampling, window=4.0, stride=2.0))
+    got = _run(model, [*files[:3], crash_video, *files[3:]], workers=workers, plan=plan)
+    bad = got.pop(crash_video)
+    assert bad.reason == "decode_failed" and bad.detail.startswith("internal error: IndexError")
+    _same(got, reference)
 
 
 def test_interrupted_job_leaves_a_working_pool(model, files, reference) -> None:

@@ -280,7 +280,7 @@ def _build_index(container, stream, path: Path) -> _Index:
 
     tb = stream.time_base or Fraction(1, 1)
     valid = all(p is not None for p in pts_list) and len(set(pts_list)) == len(pts_list)
-    if valid:
+    if valid and pts_list:
         order = sorted(range(len(pts_list)), key=lambda i: pts_list[i])
         pts_sorted = [pts_list[i] for i in order]
         p2i = {p: i for i, p in enumerate(pts_sorted)}
@@ -291,7 +291,8 @@ def _build_index(container, stream, path: Path) -> _Index:
         if not detail and len(pts_sorted) > 1:
             detail = _duration_shortfall(container, stream, pts_sorted, tb)
         return _Index(len(pts_sorted), pts_sorted, p2i, kf, kf_pts, tb, detail, packets)
-    log.debug("%s: packets lack unique timestamps; frames are identified by counting", path)
+    if pts_list:
+        log.debug("%s: packets lack unique timestamps; frames are identified by counting", path)
     return _Index(len(pts_list), None, {}, [0], [None], tb, detail, packets)
 
 

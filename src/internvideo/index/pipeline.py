@@ -243,6 +243,9 @@ def _decode_file(path: Path, i: int, planner: Planner, chunk: int):
     except (InternVideoError, OSError, RuntimeError, ValueError, MemoryError) as e:
         logger.debug("decoding %s failed", path, exc_info=True)
         yield i, "decode_failed", f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - a reader bug on an odd file must not end the whole run
+        logger.warning("unexpected error decoding %s (please report it)", path, exc_info=True)
+        yield i, "decode_failed", f"internal error: {type(e).__name__}: {e}"
 
 
 def _decode_packets(
