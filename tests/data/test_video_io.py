@@ -297,10 +297,17 @@ def _bad_files(media_dir: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     files["truncated (index first, still opens)"] = (tmp / "fast_trunc.mp4", "truncated")
     (tmp / "moov_only.mp4").write_bytes(fast[: fast.find(b"mdat") - 4])  # the index and no sample at all
     files["cut right after the index (no packets)"] = (tmp / "moov_only.mp4", "truncated")
+    unknown = bytearray(data)
+    entry = unknown.find(b"avc1", unknown.find(b"stsd"))  # the sample entry's codec: one nobody decodes
+    unknown[entry : entry + 4] = b"zzzz"
+    (tmp / "unknown_codec.mp4").write_bytes(bytes(unknown))
+    files["a codec FFmpeg has no decoder for"] = (tmp / "unknown_codec.mp4", "decode_failed")
     _remux(media_dir / "test.mp4", tmp / "full.mkv")
     mkv = (tmp / "full.mkv").read_bytes()
     (tmp / "cut.mkv").write_bytes(mkv[: int(len(mkv) * 0.3)])
     files["truncated Matroska (opens, fewer frames)"] = (tmp / "cut.mkv", "truncated")
+    (tmp / "mkv_header.mkv").write_bytes(mkv[: mkv.find(bytes.fromhex("1F43B675"))])  # before the 1st cluster
+    files["Matroska headers without a cluster"] = (tmp / "mkv_header.mkv", "truncated")
     shutil.copy(media_dir / "test.wav", tmp / "audio_only.wav")
     files["audio only"] = (tmp / "audio_only.wav", "no_video_stream")
     files["missing"] = (tmp / "nope.mp4", "missing")

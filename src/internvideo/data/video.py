@@ -190,6 +190,8 @@ def _video_stream(container, path: Path):
         if container.streams.audio:
             raise VideoReadError(path, "no_video_stream", "the file has audio but no video stream")
         raise VideoReadError(path, "not_a_video", "the file has no video stream")
+    if streams[0].codec_context is None:
+        raise VideoReadError(path, "decode_failed", "this FFmpeg build has no decoder for the video codec")
     return streams[0]
 
 
