@@ -126,3 +126,18 @@ def test_eval_reports_direction_pairs(tmp_path: Path) -> None:
     ds = VideoTextDataset(manifests["test"], num_frames=8, transform=build_eval_transform(56))
     m = evaluate_video_text(model, ds, class_prompts=synth_class_prompts())
     assert 0.0 <= m["zeroshot/direction_pairs_top1"] <= 100.0
+
+
+def test_tables_escape_control_characters_in_file_names() -> None:
+    """A newline in a file name must not break a table, nor an escape sequence reach the terminal."""
+    from internvideo.cli import _table, printable
+
+    assert printable("plain ünï cödé name.mp4") == "plain ünï cödé name.mp4"
+    assert printable("a\nb\tc\x1b[31md\x7f") == "a\\nb\\tc\\x1b[31md\\x7f"
+    lines = _table([("line\nbreak.mkv", 1), ("tab\tname.flv", 22)], ["video", "n"]).split("\n")
+    assert lines == [
+        "video            n",
+        "---------------  --",
+        "line\\nbreak.mkv  1",
+        "tab\\tname.flv    22",
+    ]

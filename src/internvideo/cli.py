@@ -19,8 +19,18 @@ from .errors import InternVideoError
 log = logging.getLogger("internvideo")
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\t``, ``\\x1b``...): a file name
+    holding a newline must not break a table, nor one holding an escape sequence drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
+    cells = [list(map(str, header))] + [[printable(str(c)) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

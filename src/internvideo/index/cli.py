@@ -71,11 +71,13 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def _show_path(path: str) -> str:
-    """A path relative to the working folder when it lies below it."""
+    """A path relative to the working folder when it lies below it, control characters escaped."""
+    from ..cli import printable
+
     try:
-        return str(Path(path).relative_to(Path.cwd()))
+        return printable(str(Path(path).relative_to(Path.cwd())))
     except ValueError:
-        return path
+        return printable(path)
 
 
 def _clock(seconds: float) -> str:
