@@ -138,6 +138,20 @@ def test_other_settings_are_refused(world, model, tmp_path: Path) -> None:
     assert header["segments"] == {"window": 0.0, "stride": 0.0}  # untouched
 
 
+def test_damaged_vectors_are_reported_not_raised_raw(world, model, tmp_path: Path) -> None:
+    """A vectors file cut short or overwritten gives a VideoIndexError naming it, for both ways of opening."""
+    src = world["test"].parent / "videos" / "test"
+    out = tmp_path / "idx"
+    build_index([src / "test_000000.mp4", src / "test_000001.mp4"], out, model, workers=0)
+    vec = out / json.loads((out / "index.json").read_text())["files"]["vectors"]
+    data = vec.read_bytes()
+    for damaged in (data[: len(data) // 2], b"not an array" * 20):
+        vec.write_bytes(damaged)
+        for mmap in (True, False):
+            with pytest.raises(VideoIndexError, match=f"{vec.name} cannot be read.*damaged"):
+                VideoIndex.open(out, mmap=mmap)
+
+
 def test_one_writer_at_a_time(model, tmp_path: Path) -> None:
     settings = {"model": {"fingerprint": "x"}, "preprocessing": {}, "segments": {}}
     with IndexWriter(tmp_path / "idx", settings):

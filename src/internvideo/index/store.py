@@ -130,6 +130,15 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _load_vectors(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as e:  # cut short or overwritten: numpy cannot map or parse it
+        raise VideoIndexError(f"{path} cannot be read ({e}); the index is damaged, rebuild it") from e
+
+
 class VideoIndex:
     """A read-only view of an index folder: ``header``, ``items`` (list of dicts), ``vectors`` (N, D)."""
 
@@ -148,9 +157,7 @@ class VideoIndex:
             header = read_header(root)
             files = header["files"]
             try:
-                vectors = np.load(
-                    root / files["vectors"], mmap_mode="r" if mmap else None, allow_pickle=False
-                )
+                vectors = _load_vectors(root / files["vectors"], mmap)
                 items = _read_jsonl(root / files["items"])
                 failed = _read_jsonl(root / files["failed"])
                 break
