@@ -126,3 +126,25 @@ def test_resume_report_counts_taken_over_files(model, tmp_path: Path, world) -> 
     report = build_index([src], out, model, workers=0)
     assert (report.resumed, report.embedded, report.unchanged) == (3, 7, 0)
     assert len(VideoIndex.open(out)) == 10 and not (out / ".parts").exists()
+
+
+def test_a_damaged_part_is_ignored_and_its_files_embedded_again(model, tmp_path: Path, world, caplog) -> None:
+    """A part cut short (say, by a disk error; parts are written atomically) is skipped with a warning."""
+    from internvideo.index.build import _to_record, index_settings
+    from internvideo.index.model import preprocessing_for
+    from internvideo.index.pipeline import SegmentPlan, encode_files
+    from internvideo.index.store import IndexWriter
+
+    src = world["test"].parent / "videos" / "test"
+    files = sorted(src.glob("*.mp4"))
+    out = tmp_path / "idx"
+    pre = preprocessing_for(model)
+    with IndexWriter(out, index_settings(model, pre, 0.0, 0.0)) as w:
+        res = list(encode_files(files[:3], SegmentPlan(8), pre.transform(), model.encode_video, 4, 0))
+        part = w.commit([_to_record(r, r.path.stat(), 32) for r in res], 32)
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])
+    report = build_index([src], out, model, workers=0)
+    assert (report.resumed, report.embedded) == (0, 10)
+    assert "ignoring unreadable part" in caplog.text
+    assert len(VideoIndex.open(out)) == 10 and not (out / ".parts").exists()

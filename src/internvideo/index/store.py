@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import time
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,8 +315,11 @@ class IndexWriter:
                     settings = json.loads(str(z["settings"]))
                     records = [FileRecord.from_json(r) for r in json.loads(str(z["records"]))]
                     vectors = np.asarray(z["vectors"], dtype=np.float32)
-            except (OSError, ValueError, KeyError) as e:
-                logger.warning("ignoring unreadable part %s: %s", p, e)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+                logger.warning("ignoring unreadable part %s (its files are embedded again): %s", p, e)
+                continue
+            if vectors.ndim != 2 or len(vectors) != sum(len(r.clips) for r in records):
+                logger.warning("ignoring %s: its vectors do not match its records", p)
                 continue
             if _key(settings) != _key(self.settings):
                 logger.warning("ignoring %s: it was written with other settings (%s)", p, _describe(settings))
