@@ -24,9 +24,7 @@ def printable(text: str) -> str:
     holding a newline must not break a table, nor one holding an escape sequence drive the terminal."""
     if text.isprintable():
         return text
-    return "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text
-    )
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

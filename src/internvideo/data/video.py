@@ -252,8 +252,9 @@ def _build_index(container, stream, path: Path) -> _Index:
         for packet in container.demux(stream):
             if packets is not None:
                 kept += packet.size
-                packets = packets if kept <= _KEEP_PACKET_BYTES else None
-                if packets is not None:
+                if kept > _KEEP_PACKET_BYTES:
+                    packets = None  # a long video: decoding demuxes the file again
+                else:
                     packets.append(packet)
             if packet.size == 0:
                 continue
@@ -596,30 +597,26 @@ class _PyAVBackend:
         kfs = self.index.keyframes
         return kfs[max(0, bisect.bisect_left(kfs, keyframe) - step)]
 
-    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+    def _rgb(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` converted to RGB at the video's size (a mid-stream size change keeps one output size)."""
         kwargs = dict(_RGB_KWARGS)
         w, h = self.info.width, self.info.height
         if frame.width != w or frame.height != h:
-            kwargs.update(width=w, height=h)  # mid-stream size change: keep one output size
+            kwargs.update(width=w, height=h)
         try:
-            return _reformatter().reformat(frame, **kwargs).to_ndarray()
+            return _reformatter().reformat(frame, **kwargs)
         except TypeError:  # PyAV without the ``threads`` option
             kwargs.pop("threads", None)
             _RGB_KWARGS.pop("threads", None)
-            return _reformatter().reformat(frame, **kwargs).to_ndarray()
+            return _reformatter().reformat(frame, **kwargs)
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        return self._rgb(frame).to_ndarray()
 
     def _to_rgb_into(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         """Convert to RGB and write into ``out`` ``(H, W, 3)``, reading the converted plane in place."""
         w, h = self.info.width, self.info.height
-        kwargs = {k: v for k, v in _RGB_KWARGS.items() if k != "format"}
-        if frame.width != w or frame.height != h:
-            kwargs.update(width=w, height=h)
-        try:
-            rgb = _reformatter().reformat(frame, format="rgb24", **kwargs)
-        except TypeError:  # PyAV without the ``threads`` option
-            kwargs.pop("threads", None)
-            rgb = _reformatter().reformat(frame, format="rgb24", **kwargs)
-        plane = rgb.planes[0]
+        plane = self._rgb(frame).planes[0]
         rows = np.frombuffer(plane, dtype=np.uint8).reshape(h, plane.line_size)
         out[...] = rows[:, : w * 3].reshape(h, w, 3)
 

@@ -96,7 +96,8 @@ def scan_videos(paths: Sequence[str | os.PathLike[str]], exclude: Sequence[Path]
                     todo.append(entry.path)
                 elif os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS and entry.is_file():
                     found.add(resolve(entry.path, entry))
-    keep = (f for f in found if not any(f == e or f.startswith(e.rstrip(os.sep) + os.sep) for e in excluded))
+    below = tuple(e.rstrip(os.sep) + os.sep for e in excluded)
+    keep = (f for f in found if f not in excluded and not f.startswith(below))
     return [Path(f) for f in sorted(keep)]
 
 
