@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from internvideo.data.synth import generate_world
-from internvideo.index import VideoIndex, build_index
+from internvideo.index import VideoIndex, build_index, load_model
 from internvideo.index.cli import index_main
 
 
@@ -148,3 +149,82 @@ def test_a_damaged_part_is_ignored_and_its_files_embedded_again(model, tmp_path:
     assert (report.resumed, report.embedded) == (0, 10)
     assert "ignoring unreadable part" in caplog.text
     assert len(VideoIndex.open(out)) == 10 and not (out / ".parts").exists()
+
+
+def _part_records(parts: Path) -> list[str]:
+    import json
+
+    paths = []
+    for p in sorted(parts.glob("part-*.npz")):
+        with np.load(p) as z:
+            paths += [r["path"] for r in json.loads(str(z["records"]))]
+    return paths
+
+
+def test_ctrl_c_keeps_what_was_committed_and_says_so(model_dir: Path, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) mid-run: exit code 130, a message with the number of files kept, and a re-run
+    that takes them over."""
+    src = tmp_path / "videos"
+    generate_world(src, num_clips={"test": 40}, size=64, fps=8.0, num_frames=16, workers=1, progress=False)
+    out = tmp_path / "idx"
+    cmd = [sys.executable, "-m", "internvideo", "index", str(src), "--out", str(out)]
+    cmd += [
+        "--model",
+        str(model_dir),
+        "--batch-size",
+        "1",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--window",
+        "0",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = out / ".parts"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if parts.is_dir() and len(list(parts.glob("part-*.npz"))) >= 2:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    kept = _part_records(parts)
+    assert len(kept) >= 2 and len(set(kept)) == len(kept)
+    assert f"interrupted: {len(kept)} files committed to {out} are kept" in err, err
+    assert "run the same command again" in err and "Traceback" not in err
+    assert [p for p in _leftovers(out) if p != ".parts"] == []  # no half-written file
+    report = build_index([src], out, load_model(model_dir), workers=1)
+    assert (report.resumed, report.embedded) == (len(kept), 40 - len(kept))
+
+
+def test_interrupt_commits_the_files_already_done(model, tmp_path: Path, world, monkeypatch) -> None:
+    """Results waiting for the next commit (here two unreadable files, reported before any batch is
+    embedded) are committed when the run is interrupted, not lost."""
+    from internvideo.index import IndexInterrupted
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    for f in sorted((world["test"].parent / "videos" / "test").glob("*.mp4"))[:5]:
+        (src / f.name).write_bytes(f.read_bytes())
+    (src / "a_empty.mp4").write_bytes(b"")
+    (src / "a_text.mp4").write_text("not a video")
+    out = tmp_path / "idx"
+
+    def interrupted(x, normalize=False):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "encode_video", interrupted)
+    with pytest.raises(IndexInterrupted) as e:
+        build_index([src], out, model, batch_size=4, workers=0)
+    monkeypatch.undo()
+    assert e.value.committed == 2 and e.value.out == out
+    assert sorted(Path(p).name for p in _part_records(out / ".parts")) == ["a_empty.mp4", "a_text.mp4"]
+    report = build_index([src], out, model, batch_size=4, workers=0)
+    assert (report.resumed, report.embedded, len(report.failures)) == (2, 5, 2)

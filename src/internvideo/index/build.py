@@ -23,7 +23,14 @@ from .store import FileRecord, IndexWriter, VideoIndexError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VIDEO_EXTENSIONS", "IndexReport", "build_index", "scan_videos", "video_encoder"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "IndexInterrupted",
+    "IndexReport",
+    "build_index",
+    "scan_videos",
+    "video_encoder",
+]
 
 #: File name endings taken as videos when a folder is scanned (a file named on the command line is
 #: always tried, whatever its name).
@@ -129,6 +136,20 @@ def index_settings(model: nn.Module, pre: Preprocessing, window: float, stride: 
     }
 
 
+class IndexInterrupted(KeyboardInterrupt):
+    """:func:`build_index` stopped by Ctrl-C. What it had committed stays in the index folder, and a
+    re-run with the same settings takes it over instead of embedding it again.
+
+    ``committed`` counts the files in the folder's committed parts: this run's and those an earlier
+    interrupted run left (readable or not: an unreadable file is committed with its reason).
+    """
+
+    def __init__(self, out: Path, committed: int) -> None:
+        super().__init__(f"indexing into {out} interrupted with {committed} files committed")
+        self.out = out
+        self.committed = committed
+
+
 @dataclass
 class IndexReport:
     """What one ``build_index`` run did."""
@@ -213,25 +234,31 @@ def build_index(
         pending: list[tuple[FileRecord, np.ndarray]] = []
         last_commit = time.perf_counter()
         t_embed = time.perf_counter()
-        for res in encode_files(
-            todo,
-            plan,
-            pre.transform(),
-            encode,
-            batch_size,
-            workers,
-            device,
-            "indexing" if progress else False,
-        ):
-            st = stats[res.path]
-            pending.append(_to_record(res, st, dim))
-            if res.ok:
-                report.embedded += 1
-            else:
-                report.new_failures += 1
-            if len(pending) >= batch_size or time.perf_counter() - last_commit >= commit_seconds:
-                writer.commit(pending, dim)
-                pending, last_commit = [], time.perf_counter()
+        try:
+            for res in encode_files(
+                todo,
+                plan,
+                pre.transform(),
+                encode,
+                batch_size,
+                workers,
+                device,
+                "indexing" if progress else False,
+            ):
+                st = stats[res.path]
+                pending.append(_to_record(res, st, dim))
+                if res.ok:
+                    report.embedded += 1
+                else:
+                    report.new_failures += 1
+                if len(pending) >= batch_size or time.perf_counter() - last_commit >= commit_seconds:
+                    writer.commit(pending, dim)
+                    pending, last_commit = [], time.perf_counter()
+        except KeyboardInterrupt as e:
+            # what is embedded already is kept: a re-run takes it over (a second Ctrl-C while this
+            # part is written leaves no half part: parts are written atomically)
+            writer.commit(pending, dim)
+            raise IndexInterrupted(out, len(writer.resumed)) from e
         writer.commit(pending, dim)
         report.embed_seconds = time.perf_counter() - t_embed
         keep = {str(f) for f in files}
