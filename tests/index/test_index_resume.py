@@ -43,6 +43,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_for_parts(proc: subprocess.Popen, parts: Path, n: int) -> None:
+    """Wait until ``n`` parts are committed while ``proc`` still runs (fails if it ends first)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if parts.is_dir() and len(list(parts.glob("part-*.npz"))) >= n:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, f"the run ended before it could be stopped: {proc.communicate()}"
+
+
 def test_sigkill_then_resume_equals_an_uninterrupted_run(model, model_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "videos"
     generate_world(src, num_clips={"test": 40}, size=64, fps=8.0, num_frames=16, workers=1, progress=False)
@@ -62,13 +72,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(model, model_dir: Path,
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     parts = killed / ".parts"
-    deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if parts.is_dir() and len(list(parts.glob("part-*.npz"))) >= 3:
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
+        _wait_for_parts(proc, parts, 3)
         children = _children(proc.pid)
         assert children, "the run has no decode worker"
         os.kill(proc.pid, signal.SIGKILL)
@@ -181,13 +186,8 @@ def test_ctrl_c_keeps_what_was_committed_and_says_so(model_dir: Path, tmp_path: 
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parts = out / ".parts"
-    deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if parts.is_dir() and len(list(parts.glob("part-*.npz"))) >= 2:
-                break
-            time.sleep(0.005)
-        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+        _wait_for_parts(proc, parts, 2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
