@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import InternVideoError
+from .errors import InternVideoError, JobInterrupted
 
 log = logging.getLogger("internvideo")
 
@@ -330,6 +330,9 @@ def _guard(fn: Callable[[], int]) -> int:
     except InternVideoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except JobInterrupted as e:
+        print(f"interrupted: {printable(str(e))}; run the same command again to continue", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -30,3 +30,17 @@ class CheckpointError(InternVideoError):
 
 class ConfigError(InternVideoError, ValueError):
     """An invalid model, data or training configuration."""
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """A long job stopped by Ctrl-C that keeps what it had finished: running it again continues.
+
+    ``out`` is the job's output folder and ``kept`` the number of videos whose results are in it; the
+    message says so (e.g. ``80 files committed to idx are kept``). It is a ``KeyboardInterrupt``, so
+    code that stops on Ctrl-C still does.
+    """
+
+    def __init__(self, out: object, kept: int, what: str) -> None:
+        self.out = str(out)
+        self.kept = kept
+        super().__init__(f"{what} to {self.out} are kept")

@@ -207,7 +207,7 @@ def test_ctrl_c_keeps_what_was_committed_and_says_so(model_dir: Path, tmp_path: 
 def test_interrupt_commits_the_files_already_done(model, tmp_path: Path, world, monkeypatch) -> None:
     """Results waiting for the next commit (here two unreadable files, reported before any batch is
     embedded) are committed when the run is interrupted, not lost."""
-    from internvideo.index import IndexInterrupted
+    from internvideo.errors import JobInterrupted
 
     src = tmp_path / "videos"
     src.mkdir()
@@ -221,10 +221,10 @@ def test_interrupt_commits_the_files_already_done(model, tmp_path: Path, world, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(model, "encode_video", interrupted)
-    with pytest.raises(IndexInterrupted) as e:
+    with pytest.raises(JobInterrupted, match=f"^2 files committed to {out} are kept$") as e:
         build_index([src], out, model, batch_size=4, workers=0)
     monkeypatch.undo()
-    assert e.value.committed == 2 and e.value.out == out
+    assert e.value.kept == 2 and e.value.out == str(out)
     assert sorted(Path(p).name for p in _part_records(out / ".parts")) == ["a_empty.mp4", "a_text.mp4"]
     report = build_index([src], out, model, batch_size=4, workers=0)
     assert (report.resumed, report.embedded, len(report.failures)) == (2, 5, 2)

@@ -20,7 +20,7 @@ from .api import (
     search_text,
     similar_videos,
 )
-from .build import VIDEO_EXTENSIONS, IndexInterrupted, IndexReport, build_index, scan_videos, video_encoder
+from .build import VIDEO_EXTENSIONS, IndexReport, build_index, scan_videos, video_encoder
 from .model import Preprocessing, load_model, model_fingerprint, preprocessing_for
 from .search import FAISS_MIN_VECTORS, Hit, VectorSearch, faiss_available
 from .store import VideoIndex, VideoIndexError
@@ -29,7 +29,6 @@ __all__ = [
     "FAISS_MIN_VECTORS",
     "VIDEO_EXTENSIONS",
     "Hit",
-    "IndexInterrupted",
     "IndexReport",
     "Preprocessing",
     "Result",

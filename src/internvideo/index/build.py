@@ -16,21 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, JobInterrupted
 from .model import Preprocessing, preprocessing_for
 from .pipeline import Clip, FileResult, SegmentPlan, encode_files, whole_video_end
 from .store import FileRecord, IndexWriter, VideoIndexError
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "VIDEO_EXTENSIONS",
-    "IndexInterrupted",
-    "IndexReport",
-    "build_index",
-    "scan_videos",
-    "video_encoder",
-]
+__all__ = ["VIDEO_EXTENSIONS", "IndexReport", "build_index", "scan_videos", "video_encoder"]
 
 #: File name endings taken as videos when a folder is scanned (a file named on the command line is
 #: always tried, whatever its name).
@@ -134,20 +127,6 @@ def index_settings(model: nn.Module, pre: Preprocessing, window: float, stride: 
         "preprocessing": pre.to_dict(),
         "segments": {"window": float(window), "stride": float(stride if window > 0 else 0.0)},
     }
-
-
-class IndexInterrupted(KeyboardInterrupt):
-    """:func:`build_index` stopped by Ctrl-C. What it had committed stays in the index folder, and a
-    re-run with the same settings takes it over instead of embedding it again.
-
-    ``committed`` counts the files in the folder's committed parts: this run's and those an earlier
-    interrupted run left (readable or not: an unreadable file is committed with its reason).
-    """
-
-    def __init__(self, out: Path, committed: int) -> None:
-        super().__init__(f"indexing into {out} interrupted with {committed} files committed")
-        self.out = out
-        self.committed = committed
 
 
 @dataclass
@@ -256,9 +235,11 @@ def build_index(
                     pending, last_commit = [], time.perf_counter()
         except KeyboardInterrupt as e:
             # what is embedded already is kept: a re-run takes it over (a second Ctrl-C while this
-            # part is written leaves no half part: parts are written atomically)
+            # part is written leaves no half part: parts are written atomically); the count includes
+            # files an earlier interrupted run committed, and unreadable ones (committed with their reason)
             writer.commit(pending, dim)
-            raise IndexInterrupted(out, len(writer.resumed)) from e
+            n = len(writer.resumed)
+            raise JobInterrupted(out, n, f"{n} file{'s' if n != 1 else ''} committed") from e
         writer.commit(pending, dim)
         report.embed_seconds = time.perf_counter() - t_embed
         keep = {str(f) for f in files}

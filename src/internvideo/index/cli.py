@@ -121,30 +121,22 @@ def index_main(argv: list[str], prog: str = "internvideo index") -> int:
     args = _parse(p, argv)
     if isinstance(args, int):
         return args
-    from .build import IndexInterrupted, build_index, scan_videos
+    from .build import build_index, scan_videos
 
     if not scan_videos(args.paths, exclude=[Path(args.out)]):  # before the model loads: fail fast
         print(f"error: no video files found under {', '.join(args.paths)}", file=sys.stderr)
         return 1
     model = _model(args)
-    try:
-        report = build_index(
-            args.paths,
-            args.out,
-            model,
-            window=args.window,
-            stride=args.stride,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=_progress(args),
-        )
-    except IndexInterrupted as e:
-        print(
-            f"interrupted: {e.committed} files committed to {_show_path(str(e.out))} are kept; "
-            "run the same command again to continue",
-            file=sys.stderr,
-        )
-        return 130
+    report = build_index(
+        args.paths,
+        args.out,
+        model,
+        window=args.window,
+        stride=args.stride,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        progress=_progress(args),
+    )
     failures = [{"path": f.path, "reason": f.reason, "detail": f.detail} for f in report.failures]
     if args.json:
         print(
