@@ -141,3 +141,72 @@ def test_extract_features_grid_and_layers(world, model, model_dir: Path, tmp_pat
     np.testing.assert_allclose(g[j], hidden[0].mean(1)[0].numpy(), atol=1e-5)
     with pytest.raises(ConfigError, match="blocks 0..0"):
         extract_features_main([*base, "--layer", "7"], prog="x")
+
+
+def _copies(world, folder: Path, n: int) -> list[Path]:
+    folder.mkdir()
+    out = []
+    for f in sorted((world["test"].parent / "videos" / "test").glob("*.mp4"))[:n]:
+        (folder / f.name).write_bytes(f.read_bytes())
+        out.append(folder / f.name)
+    return out
+
+
+def test_embed_keeps_what_an_interrupted_run_wrote_and_resumes(
+    world, model, tmp_path: Path, monkeypatch
+) -> None:
+    """Arrays are written as videos complete: Ctrl-C keeps them (with a partial manifest, not a stale
+    complete one), and a re-run with the same settings computes only the rest; the result equals an
+    uninterrupted run's."""
+    from internvideo.errors import JobInterrupted
+    from internvideo.index import embed_videos
+
+    videos = _copies(world, tmp_path / "v", 4)
+    ref = embed_videos(model, videos, tmp_path / "ref", batch_size=2, workers=0)
+    out = tmp_path / "emb"
+    embed_videos(model, videos, out, window=4.0, batch_size=2, workers=0)  # other settings, complete
+    real, calls = model.encode_video, []
+
+    def stopped(x, normalize=False):
+        calls.append(len(x))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(x, normalize=normalize)
+
+    monkeypatch.setattr(model, "encode_video", stopped)
+    with pytest.raises(JobInterrupted, match=f"^2 of 4 videos written to {out} are kept$") as e:
+        embed_videos(model, videos, out, batch_size=2, workers=0)
+    monkeypatch.undo()
+    assert e.value.kept == 2
+    # the earlier complete manifest (window 4 s) no longer describes the folder: only the partial one does
+    assert (
+        not (out / "manifest.jsonl").exists() and not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    )
+    partial = [json.loads(line) for line in (out / ".manifest.partial.jsonl").read_text().splitlines()]
+    assert sorted(m["video"] for m in partial if m["window"] == 0.0) == sorted(map(str, videos[:2]))
+
+    again = embed_videos(model, videos, out, batch_size=2, workers=0)
+    assert again.reused == 2 and [m["video"] for m in again] == list(map(str, videos))
+    assert not (out / ".manifest.partial.jsonl").exists()
+    assert (out / "manifest.jsonl").read_text().splitlines() == [json.dumps(m) for m in again]
+    for a, b in zip(again, ref):
+        assert {k: v for k, v in a.items() if k != "video"} == {k: v for k, v in b.items() if k != "video"}
+        np.testing.assert_allclose(np.load(out / a["file"]), np.load(tmp_path / "ref" / b["file"]), atol=1e-6)
+
+    # nothing changed: nothing computed; a file changed since: only it is computed again
+    monkeypatch.setattr(model, "encode_video", lambda *a, **k: pytest.fail("nothing should be embedded"))
+    assert embed_videos(model, videos, out, workers=0).reused == 4
+    monkeypatch.undo()
+    videos[1].write_bytes(videos[1].read_bytes())  # same content, new modification time
+    assert embed_videos(model, videos, out, workers=0).reused == 3
+
+
+def test_features_cli_says_what_was_kept(world, model_dir: Path, tmp_path: Path, capsys) -> None:
+    videos = _copies(world, tmp_path / "v", 2)
+    base = [*map(str, videos), "--out", str(tmp_path / "f"), "--model", str(model_dir), "--no-progress"]
+    assert extract_features_main(base, prog="x") == 0
+    assert "wrote 2 files and" in capsys.readouterr().out
+    assert extract_features_main([*base, "--json"], prog="x") == 0
+    assert json.loads(capsys.readouterr().out)["reused"] == 2
+    assert extract_features_main([*base, "--stride", "8"], prog="x") == 0  # other settings: all again
+    assert "wrote 2 files and" in capsys.readouterr().out

@@ -12,6 +12,7 @@ docs/cli.md shows each with an example.
 from __future__ import annotations
 
 from .api import (
+    OutputManifest,
     Result,
     classify_videos,
     embed_videos,
@@ -30,6 +31,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "Hit",
     "IndexReport",
+    "OutputManifest",
     "Preprocessing",
     "Result",
     "VectorSearch",

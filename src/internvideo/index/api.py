@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_write, atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, JobInterrupted
 from .build import video_encoder
 from .model import is_video_text_model, load_model, preprocessing_for
 from .pipeline import FileResult, FrameWindowPlan, SegmentPlan, encode_files
@@ -26,6 +26,7 @@ from .store import VideoIndex, VideoIndexError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "OutputManifest",
     "Result",
     "classify_videos",
     "embed_videos",
@@ -158,7 +159,7 @@ def _raise_failed(res: FileResult) -> None:
     raise VideoReadError(res.path, res.reason, res.detail)
 
 
-def _embed_as_indexed(
+def _iter_embedded(
     model: nn.Module,
     files: Sequence[Path],
     window: float,
@@ -166,8 +167,8 @@ def _embed_as_indexed(
     batch_size: int = 16,
     workers: int | None = 0,
     progress: bool | str = False,
-) -> dict[int, FileResult]:
-    """Results per file position; each readable file's first row is its whole-video vector as
+) -> Iterator[FileResult]:
+    """Results as files complete; each readable file's first row is its whole-video vector as
     :func:`~internvideo.index.build_index` with these segment settings stores it (a long video's is the
     normalised mean of its segments'), followed by its segments."""
     from .build import index_plan, with_whole_video
@@ -175,14 +176,19 @@ def _embed_as_indexed(
     pre = preprocessing_for(model)
     device = next(model.parameters()).device
     plan = index_plan(pre, window, stride)
-    out = {}
     for r in encode_files(
         files, plan, pre.transform(), video_encoder(model), batch_size, workers, device, progress
     ):
         if r.ok:
             r.clips, r.vectors = with_whole_video(r.meta, r.clips, r.vectors)
-        out[r.index] = r
-    return out
+        yield r
+
+
+def _embed_as_indexed(
+    model: nn.Module, files: Sequence[Path], window: float, stride: float, workers: int | None = 0
+) -> dict[int, FileResult]:
+    """:func:`_iter_embedded`'s results by file position."""
+    return {r.index: r for r in _iter_embedded(model, files, window, stride, workers=workers)}
 
 
 def parse_labels(text: str) -> list[str]:
@@ -292,39 +298,140 @@ def _save_array(path: Path, array: np.ndarray, fmt: str) -> None:
     atomic_write(path, write)
 
 
-def _write_outputs(
-    results: dict[int, FileResult],
-    files: Sequence[Path],
-    out: Path,
-    fmt: str,
-    extra: dict[str, Any],
-) -> list[dict[str, Any]]:
-    if fmt not in ("npy", "safetensors"):
-        raise ConfigError(f"--format must be npy or safetensors, got {fmt!r}")
-    names = _output_names(files)
-    manifest = []
-    for i, f in enumerate(files):
-        res = results[i]
+_PARTIAL_MANIFEST = ".manifest.partial.jsonl"
+
+
+class OutputManifest(list):
+    """The manifest entries :func:`embed_videos` and :func:`extract_features` wrote (one dict per video,
+    in input order); ``reused`` counts the videos whose array an earlier run had written."""
+
+    reused: int = 0
+
+
+class _Outputs:
+    """One array file per video plus ``manifest.jsonl`` in ``out``, written as the videos complete.
+
+    Memory stays bounded whatever the number of videos, and a run that is interrupted keeps the videos
+    it finished: each is listed in a partial manifest as soon as its array is written (atomically).
+    A re-run with the same settings (the model and every setting in ``settings``, the format) skips
+    the videos whose array is there from an earlier run -- complete or interrupted -- and whose file has
+    not changed since (same size and modification time). Unreadable videos are tried again.
+    """
+
+    def __init__(self, out: Path, files: Sequence[Path], fmt: str, settings: dict[str, Any]) -> None:
+        if fmt not in ("npy", "safetensors"):
+            raise ConfigError(f"--format must be npy or safetensors, got {fmt!r}")
+        self.out, self.files, self.fmt = out, list(files), fmt
+        self.settings = json.loads(json.dumps(settings))  # as it reads back from the manifest
+        self.names = [f"{n}.{fmt}" for n in _output_names(self.files)]
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.stats: dict[int, os.stat_result] = {}
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is a file, not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        earlier = self._earlier()
+        for i, f in enumerate(self.files):
+            try:
+                self.stats[i] = f.stat()
+            except OSError:  # reported as missing when it is decoded
+                continue
+            e = earlier.get(str(f))
+            if e is not None and self._reusable(e, i):
+                self.entries[i] = e
+        self.reused = len(self.entries)
+        self._partial = (out / _PARTIAL_MANIFEST).open("a", encoding="utf-8")
+        for i in sorted(self.entries):  # the next run finds them even if this one is interrupted
+            self._note(self.entries[i])
+        # until this run completes, only the partial manifest describes the folder: a complete one from
+        # an earlier run with other settings would not match the arrays this run overwrites
+        (out / "manifest.jsonl").unlink(missing_ok=True)
+
+    def _earlier(self) -> dict[str, dict[str, Any]]:
+        """Entries of earlier runs by video: the last complete manifest, then a partial one (later lines
+        win; a line cut short by a crash is skipped)."""
+        found: dict[str, dict[str, Any]] = {}
+        for name in ("manifest.jsonl", _PARTIAL_MANIFEST):
+            try:
+                lines = (self.out / name).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                try:
+                    e = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(e, dict) and isinstance(e.get("video"), str):
+                    found[e["video"]] = e
+        return found
+
+    def _reusable(self, e: dict[str, Any], i: int) -> bool:
+        st = self.stats[i]
+        return (
+            "error" not in e
+            and e.get("file") == self.names[i]
+            and e.get("size") == st.st_size
+            and e.get("mtime_ns") == st.st_mtime_ns
+            and all(e.get(k) == v for k, v in self.settings.items())
+            and (self.out / self.names[i]).is_file()
+        )
+
+    def todo(self) -> list[int]:
+        """Positions of the videos still to compute."""
+        return [i for i in range(len(self.files)) if i not in self.entries]
+
+    def _note(self, entry: dict[str, Any]) -> None:
+        self._partial.write(json.dumps(entry) + "\n")
+        self._partial.flush()
+
+    def add(self, i: int, res: FileResult) -> None:
+        """Write video ``i``'s result (its array, or its error) and list it."""
+        f = self.files[i]
+        st = self.stats.get(i)
+        stat = {"size": st.st_size, "mtime_ns": st.st_mtime_ns} if st is not None else {}
         if not res.ok:
-            manifest.append({"video": str(f), "error": res.reason, "detail": res.detail})
-            continue
-        assert res.vectors is not None and res.meta is not None
-        name = f"{names[i]}.{fmt}"
-        _save_array(out / name, res.vectors, fmt)
-        manifest.append(
-            {
+            entry: dict[str, Any] = {"video": str(f), "error": res.reason, "detail": res.detail, **stat}
+        else:
+            assert res.vectors is not None and res.meta is not None
+            _save_array(self.out / self.names[i], res.vectors, self.fmt)
+            entry = {
                 "video": str(f),
-                "file": name,
+                "file": self.names[i],
                 "shape": list(res.vectors.shape),
+                **stat,
                 **res.meta.to_dict(),
-                **extra,
+                **self.settings,
                 "kinds": [c.kind for c in res.clips],
                 "starts": [round(c.start, 6) for c in res.clips],
                 "ends": [round(c.end, 6) for c in res.clips],
             }
-        )
-    atomic_write_text(out / "manifest.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))
-    return manifest
+        self.entries[i] = entry
+        self._note(entry)
+
+    def run(self, results: Callable[[list[Path]], Iterator[FileResult]]) -> OutputManifest:
+        """Compute the videos still to do with ``results`` (files -> results as they complete), then
+        write the manifest (in input order). Ctrl-C raises :class:`JobInterrupted`, the finished videos
+        kept."""
+        todo = self.todo()
+        if self.reused:
+            logger.info("%d of %d videos already done by an earlier run", self.reused, len(self.files))
+        try:
+            for r in results([self.files[i] for i in todo]):
+                self.add(todo[r.index], r)
+        except KeyboardInterrupt as e:
+            self._partial.close()
+            n = sum(1 for m in self.entries.values() if "error" not in m)
+            raise JobInterrupted(
+                self.out, n, f"{n} of {len(self.files)} video{'s' if len(self.files) != 1 else ''} written"
+            ) from e
+        except BaseException:
+            self._partial.close()
+            raise
+        self._partial.close()
+        manifest = OutputManifest(self.entries[i] for i in range(len(self.files)))
+        manifest.reused = self.reused
+        atomic_write_text(self.out / "manifest.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))
+        (self.out / _PARTIAL_MANIFEST).unlink(missing_ok=True)
+        return manifest
 
 
 def embed_videos(
@@ -337,18 +444,19 @@ def embed_videos(
     batch_size: int = 16,
     workers: int | None = None,
     progress: bool = False,
-) -> list[dict[str, Any]]:
+) -> OutputManifest:
     """Write one ``(n, D)`` array per video into ``out`` plus ``manifest.jsonl``.
 
     Row 0 is the whole video; with ``window > 0`` the next rows are the windows (seconds) of videos
     longer than one window, and row 0 of such a video is the normalised mean of its windows' rows --
     the same vectors ``index`` stores with the same settings. The manifest names each row's kind, start
     and end.
+
+    Arrays are written as videos complete; a re-run with the same settings skips videos written before
+    and unchanged since, and Ctrl-C raises :class:`~internvideo.errors.JobInterrupted`, keeping them.
     """
     pre = preprocessing_for(model)
-    files = [Path(v) for v in videos]
-    results = _embed_as_indexed(model, files, window, stride, batch_size, workers, progress and "embedding")
-    extra = {
+    settings = {
         "model": str(getattr(model, "index_model_name", type(model).__name__)),
         "fingerprint": getattr(model, "fingerprint", ""),
         "preprocessing": pre.to_dict(),
@@ -356,7 +464,12 @@ def embed_videos(
         "stride": stride,
         "normalized": True,
     }
-    return _write_outputs(results, files, Path(out), fmt, extra)
+    outputs = _Outputs(Path(out), [Path(v) for v in videos], fmt, settings)
+    return outputs.run(
+        lambda files: _iter_embedded(
+            model, files, window, stride, batch_size, workers, progress and "embedding"
+        )
+    )
 
 
 def _feature_fn(model: nn.Module, layer: str):
@@ -389,24 +502,18 @@ def extract_features(
     batch_size: int = 16,
     workers: int | None = None,
     progress: bool = False,
-) -> list[dict[str, Any]]:
+) -> OutputManifest:
     """Temporal-localisation features: per video an array ``(num_windows, D)``, row ``j`` from frames
     ``[j * stride, j * stride + window)`` (the last window padded with the last frame), plus a manifest.
 
     ``layer`` is ``pooled`` (the attention-pooled clip feature) or a block index (mean of its tokens).
+    Written and resumed as :func:`embed_videos` writes and resumes.
     """
     pre = preprocessing_for(model)
-    files = [Path(v) for v in videos]
     device = next(model.parameters()).device
     fn, dim = _feature_fn(model, layer)
     plan = FrameWindowPlan(pre.num_frames, window=window, stride=stride)
-    results = {
-        r.index: r
-        for r in encode_files(
-            files, plan, pre.transform(), fn, batch_size, workers, device, progress and "features"
-        )
-    }
-    extra = {
+    settings = {
         "model": str(getattr(model, "index_model_name", type(model).__name__)),
         "fingerprint": getattr(model, "fingerprint", ""),
         "preprocessing": pre.to_dict(),
@@ -416,4 +523,9 @@ def extract_features(
         "stride_frames": stride,
         "protocol": "feature j covers frames [j*stride, j*stride+window); the last window repeats the last frame",
     }
-    return _write_outputs(results, files, Path(out), fmt, extra)
+    outputs = _Outputs(Path(out), [Path(v) for v in videos], fmt, settings)
+    return outputs.run(
+        lambda files: encode_files(
+            files, plan, pre.transform(), fn, batch_size, workers, device, progress and "features"
+        )
+    )

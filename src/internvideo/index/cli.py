@@ -321,7 +321,12 @@ def _videos(paths: list[str]) -> list[Path]:
 def _report_outputs(manifest: list[dict[str, Any]], out: str, as_json: bool, what: str) -> int:
     bad = [m for m in manifest if "error" in m]
     if as_json:
-        print(json.dumps({"out": out, "manifest": "manifest.jsonl", "videos": manifest}, indent=1))
+        reused = getattr(manifest, "reused", 0)
+        print(
+            json.dumps(
+                {"out": out, "manifest": "manifest.jsonl", "reused": reused, "videos": manifest}, indent=1
+            )
+        )
     else:
         rows = [
             (_show_path(m["video"]), m["file"], "x".join(map(str, m["shape"])))
@@ -330,8 +335,12 @@ def _report_outputs(manifest: list[dict[str, Any]], out: str, as_json: bool, wha
         ]
         if rows:
             print(_table(rows, ["video", what, "shape"]))
+        reused = getattr(manifest, "reused", 0)
+        written = len(rows) - reused
+        kept = f" (and kept {reused} from an earlier run)" if reused else ""
         print(
-            f"wrote {len(rows)} file{'s' if len(rows) != 1 else ''} and {os.path.join(out, 'manifest.jsonl')}"
+            f"wrote {written} file{'s' if written != 1 else ''}{kept} and "
+            f"{os.path.join(out, 'manifest.jsonl')}"
         )
     for m in bad:
         detail = f" ({m['detail']})" if m["detail"] else ""
