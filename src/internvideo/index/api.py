@@ -418,15 +418,12 @@ class _Outputs:
             for r in results([self.files[i] for i in todo]):
                 self.add(todo[r.index], r)
         except KeyboardInterrupt as e:
-            self._partial.close()
             n = sum(1 for m in self.entries.values() if "error" not in m)
             raise JobInterrupted(
                 self.out, n, f"{n} of {len(self.files)} video{'s' if len(self.files) != 1 else ''} written"
             ) from e
-        except BaseException:
+        finally:
             self._partial.close()
-            raise
-        self._partial.close()
         manifest = OutputManifest(self.entries[i] for i in range(len(self.files)))
         manifest.reused = self.reused
         atomic_write_text(self.out / "manifest.jsonl", "".join(json.dumps(m) + "\n" for m in manifest))

@@ -320,8 +320,8 @@ def _videos(paths: list[str]) -> list[Path]:
 
 def _report_outputs(manifest: list[dict[str, Any]], out: str, as_json: bool, what: str) -> int:
     bad = [m for m in manifest if "error" in m]
+    reused = getattr(manifest, "reused", 0)  # videos an earlier run had written
     if as_json:
-        reused = getattr(manifest, "reused", 0)
         print(
             json.dumps(
                 {"out": out, "manifest": "manifest.jsonl", "reused": reused, "videos": manifest}, indent=1
@@ -335,7 +335,6 @@ def _report_outputs(manifest: list[dict[str, Any]], out: str, as_json: bool, wha
         ]
         if rows:
             print(_table(rows, ["video", what, "shape"]))
-        reused = getattr(manifest, "reused", 0)
         written = len(rows) - reused
         kept = f" (and kept {reused} from an earlier run)" if reused else ""
         print(
